@@ -1,0 +1,51 @@
+# Tocsin developer commands. `make run` and `make test` work on a fresh machine with only
+# Python and make (plus npm for the JavaScript test peers): they create .venv and install.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run test lint format bench schema check-schema clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml tests/js/package.json tests/js/package-lock.json | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test,dev]"
+	@if command -v npm >/dev/null 2>&1; then \
+		cd tests/js && npm ci --no-audit --no-fund --loglevel=error; \
+	else \
+		echo "npm not found: tests that drive JavaScript clients will be skipped" >&2; \
+	fi
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/tocsin serve
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check app tests bench
+	$(BIN)/mypy app
+
+format: install
+	$(BIN)/ruff check --fix app tests bench
+	$(BIN)/ruff format app tests bench
+
+bench: install
+	$(BIN)/python -m bench
+
+schema: install
+	$(BIN)/tocsin export-schema --output schema.graphql
+
+check-schema: install
+	@$(BIN)/tocsin export-schema --output $(VENV)/schema.exported.graphql
+	@diff -u schema.graphql $(VENV)/schema.exported.graphql \
+		|| (echo "schema.graphql is stale: run 'make schema' and commit it" >&2; exit 1)
+
+clean:
+	rm -rf $(VENV) tests/js/node_modules

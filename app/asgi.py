@@ -1,0 +1,94 @@
+"""The web application: `create_app()` wires settings, the clock, the database and the GraphQL
+endpoint into one Starlette app (the lifespan opens and closes the database)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from app import db
+from app.auth import service as auth
+from app.config import Settings, get_settings
+from app.errors import Unauthenticated
+from app.graphql.context import Context
+from app.graphql.http import GraphQLHTTPEndpoint
+from app.graphql.schema import build_schema
+from app.timesource import Clock, SystemClock
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    clock: Clock
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer …` header; None when there is no header."""
+    if header is None or not header.strip():
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
+    return token.strip()
+
+
+def create_app(
+    settings: Settings | None = None, clock: Clock | None = None, *, manage_db: bool = True
+) -> Starlette:
+    """`manage_db=False` leaves opening the database to the caller (tests do it once)."""
+    runtime = Runtime(settings=settings or get_settings(), clock=clock or SystemClock())
+    schema = build_schema(runtime.settings)
+
+    async def build_context(request: Request) -> Context:
+        token = bearer_token(request.headers.get("authorization"))
+        user = await auth.authenticate(token, now=runtime.clock.now()) if token else None
+        return Context(
+            user=user,
+            clock=runtime.clock,
+            settings=runtime.settings,
+            client_address=request.client.host if request.client else None,
+        )
+
+    graphql = GraphQLHTTPEndpoint(schema, build_context, graphiql=runtime.settings.graphiql_enabled)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        try:
+            await db.connection().execute_query("SELECT 1")
+        except Exception as exc:  # report, don't crash: this is what the probe is for
+            log.warning("readiness check failed: %s", exc)
+            return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "up"})
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if manage_db:
+            await db.init_db(runtime.settings.database_url)
+        try:
+            yield
+        finally:
+            if manage_db:
+                await db.close_db()
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.schema = schema
+    return app

@@ -1,0 +1,90 @@
+"""GraphQL for users and API tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from app.auth import service
+from app.auth.models import ApiToken, Role, User
+from app.graphql.context import Info
+from app.graphql.ids import to_global_id
+from app.graphql.relay import Node
+
+RoleEnum = strawberry.enum(Role, name="Role")
+
+
+@strawberry.type(name="User")
+class UserType(Node):
+    name: str
+    role: RoleEnum  # type: ignore[valid-type]
+    active: bool
+
+    @classmethod
+    def from_model(cls, user: User) -> UserType:
+        return cls(
+            id=strawberry.ID(to_global_id("User", user.id)),
+            name=user.name,
+            role=Role(user.role),
+            active=user.active,
+        )
+
+
+@strawberry.type(name="ApiToken")
+class ApiTokenType(Node):
+    name: str
+    user: UserType
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def from_model(cls, token: ApiToken, user: User) -> ApiTokenType:
+        return cls(
+            id=strawberry.ID(to_global_id("ApiToken", token.id)),
+            name=token.name,
+            user=UserType.from_model(user),
+            created_at=token.created_at,
+            last_used_at=token.last_used_at,
+            expires_at=token.expires_at,
+            revoked_at=token.revoked_at,
+        )
+
+
+@strawberry.type
+class CreatedApiToken:
+    token: str = strawberry.field(description="The secret: shown once, store it now.")
+    api_token: ApiTokenType
+
+
+@strawberry.type
+class AuthQuery:
+    @strawberry.field(description="The user the request's token belongs to; null without one.")
+    def viewer(self, info: Info) -> UserType | None:
+        user = info.context.user
+        return UserType.from_model(user) if user else None
+
+    @strawberry.field(description="People and service accounts, e.g. to pick an assignee.")
+    async def users(self, info: Info) -> list[UserType]:
+        info.context.require(Role.VIEWER)
+        return [UserType.from_model(u) for u in await User.all().order_by("name")]
+
+
+@strawberry.type
+class AuthMutation:
+    @strawberry.mutation(
+        description="Create the user `name` with `role` and its first token (ADMIN)."
+    )
+    async def create_api_token(
+        self, info: Info, name: str, role: RoleEnum, expires_at: datetime | None = None  # type: ignore[valid-type]
+    ) -> CreatedApiToken:
+        info.context.require(Role.ADMIN)
+        issued = await service.create_user_with_token(
+            name, Role(role), now=info.context.now(), expires_at=expires_at
+        )
+        user = await User.get(id=issued.api_token.user_id)  # type: ignore[attr-defined]
+        return CreatedApiToken(
+            token=issued.token, api_token=ApiTokenType.from_model(issued.api_token, user)
+        )

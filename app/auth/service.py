@@ -1,0 +1,98 @@
+"""Users and API tokens: creation (the token is shown once, only its hash is kept) and
+authentication of a presented bearer token."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tortoise.exceptions import IntegrityError
+
+from app import db
+from app.auth.models import ApiToken, Role, User
+from app.errors import BadUserInput, Conflict, Unauthenticated
+
+TOKEN_PREFIX = "tocsin_"
+LAST_USED_RESOLUTION = timedelta(minutes=1)  # don't write on every request
+
+
+@dataclass
+class IssuedToken:
+    token: str  # the secret, shown once
+    api_token: ApiToken
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _new_secret() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def _clean_name(name: str, field: str = "name") -> str:
+    name = name.strip()
+    if not name:
+        raise BadUserInput(f"{field} must not be empty", field=field)
+    if len(name) > 100:
+        raise BadUserInput(f"{field} must be at most 100 characters", field=field)
+    return name
+
+
+async def create_user_with_token(
+    name: str, role: Role, *, now: datetime, expires_at: datetime | None = None
+) -> IssuedToken:
+    """Create the user `name` with `role` and its first token."""
+    name = _clean_name(name)
+    if expires_at is not None and expires_at <= now:
+        raise BadUserInput("expiresAt must be in the future", field="expiresAt")
+    async with db.atomic():
+        if await User.filter(name=name).exists():
+            raise Conflict(f"a user named {name!r} already exists", field="name")
+        try:
+            user = await User.create(name=name, role=role, created_at=now)
+        except IntegrityError as exc:
+            raise Conflict(f"a user named {name!r} already exists", field="name") from exc
+        return await _issue(user, name, now=now, expires_at=expires_at)
+
+
+async def _issue(
+    user: User, name: str, *, now: datetime, expires_at: datetime | None
+) -> IssuedToken:
+    secret = _new_secret()
+    api_token = await ApiToken.create(
+        name=name, user=user, token_hash=hash_token(secret), created_at=now, expires_at=expires_at
+    )
+    return IssuedToken(token=secret, api_token=api_token)
+
+
+async def authenticate(token: str, *, now: datetime) -> User:
+    """The active user owning `token`; Unauthenticated for anything else."""
+    if not token.startswith(TOKEN_PREFIX):
+        raise Unauthenticated("invalid token")
+    api_token = (
+        await ApiToken.filter(token_hash=hash_token(token)).select_related("user").first()
+    )
+    if api_token is None or api_token.revoked_at is not None:
+        raise Unauthenticated("invalid token")
+    if api_token.expires_at is not None and api_token.expires_at <= now:
+        raise Unauthenticated("token expired")
+    user: User = api_token.user
+    if not user.active:
+        raise Unauthenticated("user is deactivated")
+    if api_token.last_used_at is None or now - api_token.last_used_at >= LAST_USED_RESOLUTION:
+        await ApiToken.filter(id=api_token.id).update(last_used_at=now)
+    return user
+
+
+async def has_users() -> bool:
+    return await User.exists()
+
+
+async def bootstrap_admin(*, now: datetime) -> IssuedToken | None:
+    """On an empty database, create the first admin and return its token; else None."""
+    if await has_users():
+        return None
+    return await create_user_with_token("admin", Role.ADMIN, now=now)

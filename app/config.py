@@ -1,0 +1,59 @@
+"""Settings: every knob is an environment variable named TOCSIN_* (a `.env` file may hold them).
+
+The defaults give the one-process development run: SQLite in `tocsin.db`, an in-process broker,
+GraphiQL and introspection on. `TOCSIN_ENV=production` turns the developer conveniences off.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TOCSIN_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    env: str = "development"
+    database_url: str = "sqlite://tocsin.db"
+    broker_url: str = "memory://"
+    secret_key: str | None = None
+    log_level: str = "INFO"
+    introspection: bool | None = None
+    graphiql: bool | None = None
+    allowed_origins: list[str] = Field(default_factory=list)
+    max_page_size: int = 100
+    max_query_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 2000
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def production(self) -> bool:
+        return self.env.lower() == "production"
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return self.introspection if self.introspection is not None else not self.production
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return self.graphiql if self.graphiql is not None else not self.production
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

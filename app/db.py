@@ -1,0 +1,135 @@
+"""Storage: the tortoise configuration, start-up and shutdown, migrations, and `atomic()`, the
+one transaction helper every change goes through (it runs after-commit hooks, which is where
+appended events are handed to the broker)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from tortoise import Tortoise, connections
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+log = logging.getLogger(__name__)
+
+# Every module holding tortoise models; later domains add theirs here.
+MODEL_MODULES = [
+    "app.auth.models",
+    "app.incidents.models",
+    "app.events.models",
+]
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    return {
+        "connections": {"default": _normalise_url(database_url)},
+        "apps": {
+            "models": {
+                "models": MODEL_MODULES,
+                "default_connection": "default",
+                "migrations": "app.migrations",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def _normalise_url(url: str) -> str:
+    if url.startswith("postgresql://"):
+        return "postgres://" + url.removeprefix("postgresql://")
+    return url
+
+
+# Used by `tortoise makemigrations` (pyproject [tool.tortoise]) when developers add a migration.
+MIGRATION_CONFIG = tortoise_config("sqlite://:memory:")
+
+
+async def init_db(database_url: str) -> None:
+    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
+
+
+async def close_db() -> None:
+    await Tortoise.close_connections()
+    # tortoise caches SQL per connection *name*; a later init on another dialect under the
+    # same name (tests run SQLite, then PostgreSQL) must not reuse SQLite's statements.
+    from tortoise.backends.base.executor import EXECUTOR_CACHE
+
+    EXECUTOR_CACHE.clear()
+
+
+async def migrate(database_url: str) -> None:
+    """Apply every committed migration (idempotent)."""
+    from tortoise.migrations.api import migrate as run_migrations
+
+    await run_migrations(config=tortoise_config(database_url))
+    await close_db()
+
+
+def connection() -> BaseDBAsyncClient:
+    return connections.get("default")
+
+
+def is_postgres() -> bool:
+    return connection().capabilities.dialect == "postgres"
+
+
+AfterCommit = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Transaction:
+    """One unit of work: the connection to use and what to do once it has committed."""
+
+    connection: BaseDBAsyncClient
+    after_commit_hooks: list[AfterCommit] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def after_commit(self, hook: AfterCommit) -> None:
+        self.after_commit_hooks.append(hook)
+
+
+_current: ContextVar[Transaction | None] = ContextVar("tocsin_transaction", default=None)
+
+
+def current_transaction() -> Transaction:
+    tx = _current.get()
+    if tx is None:
+        raise RuntimeError("this operation must run inside db.atomic()")
+    return tx
+
+
+@asynccontextmanager
+async def atomic() -> AsyncIterator[Transaction]:
+    """Run the block in one transaction; a nested call joins the outer one.
+
+    After-commit hooks run only when the outermost block commits; a rollback drops them.
+    """
+    outer = _current.get()
+    if outer is not None:
+        yield outer
+        return
+    async with in_transaction() as conn:
+        tx = Transaction(connection=conn)
+        token = _current.set(tx)
+        try:
+            yield tx
+        finally:
+            _current.reset(token)
+    for hook in tx.after_commit_hooks:
+        try:
+            await hook()
+        except Exception:  # a failed publish must not undo a committed change
+            log.exception("after-commit hook failed")
+
+
+def placeholders(conn: BaseDBAsyncClient, count: int, *, start: int = 1) -> str:
+    """Parameter markers for raw SQL: `?, ?` on SQLite, `$1, $2` on PostgreSQL."""
+    if conn.capabilities.dialect == "postgres":
+        return ", ".join(f"${i}" for i in range(start, start + count))
+    return ", ".join("?" for _ in range(count))

@@ -1,0 +1,119 @@
+"""GraphQL for the event log: the Event type, its connection, and the `events` query."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from app.auth.models import Role
+from app.errors import BadUserInput
+from app.events import service
+from app.events.models import Event
+from app.graphql.context import Info
+from app.graphql.ids import to_global_id
+from app.graphql.relay import Connection, Edge, Node, PageInfo
+from app.pagination import page_size
+
+if TYPE_CHECKING:
+    from app.auth.schema import UserType
+    from app.incidents.schema import IncidentType
+
+
+@strawberry.type(name="Event")
+class EventType(Node):
+    sequence: str = strawberry.field(
+        description="Decimal integer, strictly increasing; pass as `after` to resume."
+    )
+    type: str
+    occurred_at: datetime
+    from_status: str | None
+    to_status: str | None
+    note: str | None
+    public: bool
+    actor_id: strawberry.Private[int | None]
+    incident_id: strawberry.Private[int | None]
+
+    @classmethod
+    def from_model(cls, event: Event) -> EventType:
+        return cls(
+            id=strawberry.ID(to_global_id("Event", event.id)),
+            sequence=str(event.id),
+            type=event.type,
+            occurred_at=event.occurred_at,
+            from_status=event.from_status,
+            to_status=event.to_status,
+            note=event.note,
+            public=event.public,
+            actor_id=event.actor_id,
+            incident_id=event.incident_id,
+        )
+
+    @strawberry.field
+    async def actor(
+        self, info: Info
+    ) -> Annotated[UserType, strawberry.lazy("app.auth.schema")] | None:
+        from app.auth.schema import UserType
+
+        if self.actor_id is None:
+            return None
+        user = await info.context.loaders.user.load(self.actor_id)
+        return UserType.from_model(user) if user else None
+
+    @strawberry.field
+    async def incident(
+        self, info: Info
+    ) -> Annotated[IncidentType, strawberry.lazy("app.incidents.schema")] | None:
+        from app.incidents.schema import IncidentType
+
+        if self.incident_id is None:
+            return None
+        incident = await info.context.loaders.incident.load(self.incident_id)
+        return IncidentType.from_model(incident) if incident else None
+
+
+EventConnection = Connection[EventType]
+
+
+def parse_sequence(after: str | None) -> int | None:
+    if after is None or after == "":
+        return None
+    if not after.isdigit():
+        raise BadUserInput("after must be an event sequence (a decimal integer)", field="after")
+    return int(after)
+
+
+def event_connection(
+    events: list[Event], *, has_next: bool, has_previous: bool, total: int
+) -> Connection[EventType]:
+    edges = [Edge(cursor=str(e.id), node=EventType.from_model(e)) for e in events]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=has_next,
+            has_previous_page=has_previous,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        total_count=total,
+    )
+
+
+@strawberry.type
+class EventQuery:
+    @strawberry.field(description="The event log, oldest first.")
+    async def events(
+        self,
+        info: Info,
+        after: str | None = None,
+        types: list[str] | None = None,
+        first: int | None = None,
+    ) -> EventConnection:
+        info.context.require(Role.VIEWER)
+        page = await service.list_events(
+            after=parse_sequence(after), types=types, first=page_size(first)
+        )
+        return event_connection(
+            page.events, has_next=page.has_next, has_previous=after is not None, total=page.total
+        )

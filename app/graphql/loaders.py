@@ -1,0 +1,67 @@
+"""DataLoaders: one per kind of lookup, created per request, so a page of N incidents costs
+the same number of queries as a page of one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from strawberry.dataloader import DataLoader
+
+from app.auth.models import User
+from app.events import service as events
+from app.incidents import service as incidents
+from app.incidents.models import Incident, Service, ServiceStatus
+
+
+async def _users(ids: Sequence[int]) -> list[User | None]:
+    found = {u.id: u for u in await User.filter(id__in=list(ids))}
+    return [found.get(i) for i in ids]
+
+
+async def _services(ids: Sequence[int]) -> list[Service | None]:
+    found = {s.id: s for s in await Service.filter(id__in=list(ids))}
+    return [found.get(i) for i in ids]
+
+
+async def _incidents(ids: Sequence[int]) -> list[Incident | None]:
+    found = {i.id: i for i in await Incident.filter(id__in=list(ids))}
+    return [found.get(i) for i in ids]
+
+
+async def _service_statuses(ids: Sequence[int]) -> list[ServiceStatus]:
+    statuses = await incidents.service_statuses(list(ids))
+    return [statuses[i] for i in ids]
+
+
+TimelineKey = tuple[int, int, int | None]  # incident id, first, after
+
+
+async def _timelines(keys: Sequence[TimelineKey]) -> list[events.TimelineSlice]:
+    # Group by (first, after): one batch per distinct page request, usually exactly one.
+    groups: dict[tuple[int, int | None], list[int]] = {}
+    for incident_id, first, after in keys:
+        groups.setdefault((first, after), []).append(incident_id)
+    found: dict[TimelineKey, events.TimelineSlice] = {}
+    for (first, after), ids in groups.items():
+        slices = await events.timelines(ids, after=after, first=first)
+        for incident_id, piece in slices.items():
+            found[(incident_id, first, after)] = piece
+    return [found[key] for key in keys]
+
+
+@dataclass
+class Loaders:
+    user: DataLoader[int, User | None] = field(default_factory=lambda: DataLoader(_users))
+    service: DataLoader[int, Service | None] = field(
+        default_factory=lambda: DataLoader(_services)
+    )
+    incident: DataLoader[int, Incident | None] = field(
+        default_factory=lambda: DataLoader(_incidents)
+    )
+    service_status: DataLoader[int, ServiceStatus] = field(
+        default_factory=lambda: DataLoader(_service_statuses)
+    )
+    timeline: DataLoader[TimelineKey, events.TimelineSlice] = field(
+        default_factory=lambda: DataLoader(_timelines)
+    )
