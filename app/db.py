@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from tortoise import Tortoise, connections
+from tortoise import Tortoise, connections, fields
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
@@ -23,6 +23,11 @@ MODEL_MODULES = [
     "app.incidents.models",
     "app.events.models",
 ]
+
+
+def optional_text() -> fields.Field[str | None]:
+    """A nullable TEXT column, typed as such (tortoise types every TextField as `str`)."""
+    return cast("fields.Field[str | None]", fields.TextField(null=True))
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:

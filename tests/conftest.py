@@ -18,7 +18,7 @@ from app.auth.models import Role
 from app.auth.service import create_user_with_token
 from app.timesource import FrozenClock
 
-pytest_plugins = ["tests.fixtures_api"]
+pytest_plugins = ["tests.fixtures_api", "tests.fixtures_server"]
 
 POSTGRES_URL = os.environ.get("TOCSIN_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
@@ -74,7 +74,9 @@ async def database_url_factory(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-async def database_backend(request: pytest.FixtureRequest, database_url_factory) -> AsyncIterator[str]:
+async def database_backend(
+    request: pytest.FixtureRequest, database_url_factory
+) -> AsyncIterator[str]:
     url = await database_url_factory(request.param)
     await db.init_db(url)
     yield url

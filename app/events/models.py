@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from tortoise import fields
 from tortoise.models import Model
+
+from app.db import optional_text
+
+if TYPE_CHECKING:
+    from app.auth.models import User
+    from app.incidents.models import Incident
 
 
 class Event(Model):
     id = fields.BigIntField(primary_key=True)
     type = fields.CharField(max_length=64, db_index=True)
     occurred_at = fields.DatetimeField()
-    actor = fields.ForeignKeyField(
+    actor: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="events", null=True, on_delete=fields.SET_NULL
     )
-    incident = fields.ForeignKeyField(
+    incident: fields.ForeignKeyNullableRelation[Incident] = fields.ForeignKeyField(
         "models.Incident", related_name="events", null=True, on_delete=fields.CASCADE
     )
     # Denormalised at append time so subscription filters need no join.
@@ -21,9 +29,9 @@ class Event(Model):
     priority = fields.CharField(max_length=2, null=True)
     from_status = fields.CharField(max_length=32, null=True)
     to_status = fields.CharField(max_length=32, null=True)
-    note = fields.TextField(null=True)
+    note = optional_text()
     public = fields.BooleanField(default=False)
-    payload = fields.JSONField(default=dict)
+    payload: dict[str, Any] = fields.JSONField(default=dict)  # type: ignore[assignment]
 
     actor_id: int | None
     incident_id: int | None

@@ -4,9 +4,15 @@ counters that give incidents their human numbers."""
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from tortoise import fields
 from tortoise.models import Model
+
+from app.db import optional_text
+
+if TYPE_CHECKING:
+    from app.auth.models import User
 
 
 class Impact(StrEnum):
@@ -59,7 +65,7 @@ class Counter(Model):
 class Service(Model):
     id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=200, unique=True)
-    description = fields.TextField(null=True)
+    description = optional_text()
     public = fields.BooleanField(default=True)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
@@ -72,7 +78,7 @@ class Incident(Model):
     id = fields.IntField(primary_key=True)
     number = fields.IntField(unique=True)
     title = fields.CharField(max_length=200)
-    description = fields.TextField(null=True)
+    description = optional_text()
     status = fields.CharEnumField(IncidentStatus, max_length=16, default=IncidentStatus.NEW)
     impact = fields.CharEnumField(Impact, max_length=8)
     urgency = fields.CharEnumField(Urgency, max_length=8)
@@ -80,10 +86,10 @@ class Incident(Model):
     service: fields.ForeignKeyNullableRelation[Service] = fields.ForeignKeyField(
         "models.Service", related_name="incidents", null=True, on_delete=fields.SET_NULL
     )
-    assignee = fields.ForeignKeyField(
+    assignee: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="assigned_incidents", null=True, on_delete=fields.SET_NULL
     )
-    resolution = fields.TextField(null=True)
+    resolution = optional_text()
     public = fields.BooleanField(default=False)
     public_title = fields.CharField(max_length=200, null=True)
     started_at = fields.DatetimeField()

@@ -34,7 +34,7 @@ def can_move(current: IncidentStatus, target: IncidentStatus) -> bool:
 
 
 def priority_for(impact: Impact, urgency: Urgency) -> Priority:
-    """Impact × urgency: HIGH row P1 P2 P3, MEDIUM row P2 P3 P4, LOW row P3 P4 P5."""
+    """Impact x urgency: HIGH row P1 P2 P3, MEDIUM row P2 P3 P4, LOW row P3 P4 P5."""
     return _PRIORITIES[_LEVEL[Impact(impact)] + _URGENCY_LEVEL[Urgency(urgency)]]
 
 

@@ -214,7 +214,9 @@ class IncidentQuery:
                 search=filter.search,
             )
         page = await queries.list_incidents(
-            flt, order_by or queries.IncidentOrder.CREATED_AT_DESC, first=page_size(first, info.context.settings.max_page_size),
+            flt,
+            order_by or queries.IncidentOrder.CREATED_AT_DESC,
+            first=page_size(first, info.context.settings.max_page_size),
             after=after,
         )
         return connection_from_page(page, [IncidentType.from_model(i) for i in page.items])
