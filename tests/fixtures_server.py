@@ -41,7 +41,7 @@ def start_server(tmp: Path, database_url: str | None = None, extra_env: dict | N
                  ) -> RunningServer:
     port = free_port()
     env = {**os.environ, "TOCSIN_DATABASE_URL": database_url or f"sqlite://{tmp / 'tocsin.db'}",
-           "TOCSIN_LOG_LEVEL": "WARNING", **(extra_env or {})}
+           "TOCSIN_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT), **(extra_env or {})}
     log_path = tmp / f"server-{port}.log"
     stdout_path = tmp / f"server-{port}.out"
     process = subprocess.Popen(
