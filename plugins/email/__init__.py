@@ -1,4 +1,5 @@
-"""placeholder"""
+"""Email notifier: SMTP with explicit transport security, one mail thread per incident."""
 
-class EmailNotifier:
-    pass
+from .notifier import EmailConfig, EmailNotifier
+
+__all__ = ["EmailConfig", "EmailNotifier"]
