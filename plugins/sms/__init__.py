@@ -1,4 +1,5 @@
-"""placeholder"""
+"""SMS notifier: Twilio-compatible Messages API, E.164 recipients, two-segment bodies."""
 
-class SmsNotifier:
-    pass
+from .notifier import SmsConfig, SmsNotifier
+
+__all__ = ["SmsConfig", "SmsNotifier"]
