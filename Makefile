@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml tests/js/package.json tests/js/package-lock.json | $(BIN)/python
+$(STAMP): pyproject.toml setup.py tests/js/package.json tests/js/package-lock.json | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test,dev]"
 	@if command -v npm >/dev/null 2>&1; then \
@@ -29,12 +29,12 @@ test: install
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check app tests bench
-	$(BIN)/mypy app
+	$(BIN)/ruff check app tests bench plugins
+	$(BIN)/mypy app plugins
 
 format: install
-	$(BIN)/ruff check --fix app tests bench
-	$(BIN)/ruff format app tests bench
+	$(BIN)/ruff check --fix app tests bench plugins
+	$(BIN)/ruff format app tests bench plugins
 
 bench: install
 	$(BIN)/python -m bench

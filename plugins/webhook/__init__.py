@@ -1,0 +1,5 @@
+"""Webhook notifier (Standard Webhooks): signed JSON POSTs to a channel's URL."""
+
+from .notifier import WebhookConfig, WebhookNotifier
+
+__all__ = ["WebhookConfig", "WebhookNotifier"]
