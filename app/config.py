@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     max_query_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 2000
+    # The public status page (/status): its title, and an optional logo and brand text.
+    status_title: str = "Service status"
+    status_logo_url: str | None = None
+    status_brand: str | None = None
 
     @field_validator("allowed_origins", mode="before")
     @classmethod
