@@ -20,6 +20,7 @@ from app.errors import Unauthenticated
 from app.graphql.context import Context
 from app.graphql.http import GraphQLHTTPEndpoint
 from app.graphql.schema import build_schema
+from app.statuspage import web as status_web
 from app.timesource import Clock, SystemClock
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ def create_app(
             Route("/graphql", graphql.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            *status_web.routes(),
         ],
         lifespan=lifespan,
     )

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     webhook_allowed_networks: Annotated[
         list[ipaddress.IPv4Network | ipaddress.IPv6Network], NoDecode
     ] = Field(default_factory=list)
+    # The public status page (/status): its title, and an optional logo and brand text.
+    status_title: str = "Service status"
+    status_logo_url: str | None = None
+    status_brand: str | None = None
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

@@ -1,11 +1,21 @@
-"""The public status page as plain data: public services with their derived status, and the
-open public incidents with their public updates. Nothing internal goes in: no user names,
-no internal notes, no ids but the incident reference."""
+"""The public status page as plain data: public services with their derived status, the open
+public incidents with their public updates, and the feed of public updates. Nothing internal
+goes in: no user names, no internal notes, no internal titles, no ids but the incident
+reference.
+
+The status rule (DESIGN.md): a public service's status follows from ALL its open incidents
+(NEW, ACKNOWLEDGED, IN_PROGRESS, ON_HOLD), public or not — the most urgent one decides:
+P1 → MAJOR_OUTAGE, P2 → PARTIAL_OUTAGE, P3 → DEGRADED, otherwise (P4, P5 or none)
+OPERATIONAL. Only incidents marked `public` are listed, under their public title (their title
+when none is set), with their public notes as updates, newest first. A public incident on a
+non-public service is not listed; one without a service is."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+
+from tortoise.expressions import Q
 
 from app.events.models import Event
 from app.incidents import rules
@@ -84,3 +94,76 @@ async def build_status_page(*, now: datetime) -> StatusPage:
 
 def _is_public(incident: Incident, public_services: list[Service]) -> bool:
     return any(s.id == incident.service_id for s in public_services)
+
+
+# ------------------------------------------------------------------ the feed of public updates
+
+FEED_EVENT_TYPES = ("incident.created", "incident.note_added", "incident.resolved")
+
+
+@dataclass
+class FeedEntry:
+    """One public update: an incident opened, a public note, or an incident resolved."""
+
+    key: str  # stable and unique: "INC-4/update/2" (reference, kind, n-th of its kind)
+    reference: str
+    incident_title: str  # the public title
+    kind: str  # "opened" | "update" | "resolved"
+    message: str
+    at: datetime
+
+
+_FEED_MESSAGES = {"opened": "Investigating: we are looking into this.",
+                  "resolved": "Resolved: this incident has been resolved."}
+
+
+async def public_feed(*, limit: int = 50) -> list[FeedEntry]:
+    """The latest public updates, newest first, of public incidents on public services (or
+    on none). A resolution's own text is internal: the entry only says it was resolved."""
+    rows = await (
+        Event.filter(
+            Q(incident__service_id=None) | Q(incident__service__public=True),
+            incident__public=True,
+            type__in=FEED_EVENT_TYPES,
+        )
+        .filter(Q(type__not="incident.note_added") | Q(public=True))
+        .order_by("-id")
+        .limit(limit)
+        .values("id", "type", "note", "occurred_at", "incident_id")
+    )
+    incident_ids = {int(r["incident_id"]) for r in rows}
+    incidents = {i.id: i for i in await Incident.filter(id__in=list(incident_ids))}
+    ordinals = await _ordinals(incident_ids)
+    entries = []
+    for row in rows:
+        incident = incidents[int(row["incident_id"])]
+        kind = {"incident.created": "opened", "incident.note_added": "update"}.get(
+            row["type"], "resolved")
+        n = ordinals[int(row["id"])]
+        entries.append(FeedEntry(
+            key=f"{incident.reference}/{kind}/{n}",
+            reference=incident.reference,
+            incident_title=incident.public_title or incident.title,
+            kind=kind,
+            message=str(row["note"]) if kind == "update" else _FEED_MESSAGES[kind],
+            at=row["occurred_at"],
+        ))
+    return entries
+
+
+async def _ordinals(incident_ids: set[int]) -> dict[int, int]:
+    """For each feed event of these incidents: its number among its incident's events of the
+    same kind (1, 2, …), so feed keys stay stable as more updates arrive."""
+    rows = await (
+        Event.filter(incident_id__in=list(incident_ids), type__in=FEED_EVENT_TYPES)
+        .filter(Q(type__not="incident.note_added") | Q(public=True))
+        .order_by("id")
+        .values_list("id", "incident_id", "type")
+    )
+    counts: dict[tuple[int, str], int] = {}
+    result: dict[int, int] = {}
+    for event_id, incident_id, type_ in rows:
+        key = (int(incident_id), str(type_))
+        counts[key] = counts.get(key, 0) + 1
+        result[int(event_id)] = counts[key]
+    return result
