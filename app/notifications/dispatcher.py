@@ -20,10 +20,10 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel
-from tortoise.expressions import F, Q
+from tortoise.expressions import F
 
 from app import db
 from app.config import Settings
@@ -33,7 +33,6 @@ from app.incidents.models import Incident, Service
 from app.notifications import channels as configs
 from app.notifications.messages import EventFacts, build_message
 from app.notifications.models import (
-    DUE_STATUSES,
     Delivery,
     DeliveryStatus,
     NotificationChannel,
@@ -72,10 +71,28 @@ class DispatchSettings:
 
 
 @dataclass
+class ClaimedDelivery:
+    """The columns of a claimed row the worker needs (plain values: batches are large)."""
+
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "id", "channel_id", "rule_id", "event_id", "event_type", "recipient", "attempts",
+        "status",
+    )
+    id: int
+    channel_id: int
+    rule_id: int | None
+    event_id: int | None
+    event_type: str
+    recipient: str
+    attempts: int
+    status: str
+
+
+@dataclass
 class Job:
     """One claimed delivery, ready to send."""
 
-    delivery: Delivery
+    delivery: ClaimedDelivery
     channel: NotificationChannel | None
     notifier: Notifier | None = None
     config: BaseModel | None = None
@@ -112,21 +129,25 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ claiming
 
-    async def claim_due_deliveries(self) -> tuple[str, list[Delivery]]:
+    async def claim_due_deliveries(self) -> tuple[str, list[ClaimedDelivery]]:
         """Lease up to a batch of due deliveries to this worker; each claim counts an attempt."""
         now = self.clock.now()
         token = secrets.token_hex(8)
-        async with db.atomic():
-            query = (
-                Delivery.filter(status__in=list(DUE_STATUSES), next_attempt_at__lte=now)
-                .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-                .order_by("next_attempt_at", "id")
-                .limit(self.settings.batch_size)
-            )
-            if db.is_postgres():
-                query = query.select_for_update(skip_locked=True)
-            due = await query
-            ids = [d.id for d in due]
+        async with db.atomic() as tx:
+            conn = tx.connection
+            at = Delivery._meta.fields_map["next_attempt_at"].to_db_value(now, Delivery)
+            if conn.capabilities.dialect == "postgres":
+                sql = ("SELECT id FROM deliveries WHERE status IN ('PENDING', 'RETRYING')"
+                       " AND next_attempt_at <= $1 AND (claimed_until IS NULL"
+                       " OR claimed_until < $1) ORDER BY next_attempt_at, id LIMIT $2"
+                       " FOR UPDATE SKIP LOCKED")
+                params: list[Any] = [at, self.settings.batch_size]
+            else:  # one writer at a time: the transaction alone makes the claim exclusive
+                sql = ("SELECT id FROM deliveries WHERE status IN ('PENDING', 'RETRYING')"
+                       " AND next_attempt_at <= ? AND (claimed_until IS NULL"
+                       " OR claimed_until < ?) ORDER BY next_attempt_at, id LIMIT ?")
+                params = [at, at, self.settings.batch_size]
+            ids = [row["id"] for row in await conn.execute_query_dict(sql, params)]
             if ids:
                 await Delivery.filter(id__in=ids).update(
                     claimed_until=now + timedelta(seconds=self.settings.lease_seconds),
@@ -135,9 +156,12 @@ class Dispatcher:
                 )
         if not ids:
             return token, []
-        return token, await Delivery.filter(id__in=ids, claim_token=token).order_by("id")
+        rows = await Delivery.filter(id__in=ids, claim_token=token).order_by("id").values(
+            *ClaimedDelivery.COLUMNS
+        )
+        return token, [ClaimedDelivery(**row) for row in rows]
 
-    async def _prepare(self, claimed: list[Delivery]) -> list[Job]:
+    async def _prepare(self, claimed: list[ClaimedDelivery]) -> list[Job]:
         """Everything the messages need, in a fixed number of queries per batch."""
         channels = {c.id: c for c in await NotificationChannel.filter(
             id__in={d.channel_id for d in claimed})}
@@ -229,54 +253,77 @@ class Dispatcher:
 
     async def _record(self, token: str, jobs: list[Job], results: list[DeliveryResult]
                       ) -> BatchReport:
+        """Write a batch's outcomes in one transaction, only for rows this claim still holds
+        (a worker whose lease expired must not overwrite what the next worker recorded)."""
         now = self.clock.now()
         report = BatchReport(claimed=len(jobs))
-        async with db.atomic():
+        async with db.atomic() as tx:
+            held_query = Delivery.filter(id__in=[j.delivery.id for j in jobs],
+                                         claim_token=token)
+            if db.is_postgres():
+                held_query = held_query.select_for_update()
+            held = set(await held_query.values_list("id", flat=True))
+            delivered: list[tuple[Job, DeliveryResult]] = []
             for job, result in zip(jobs, results, strict=True):
-                delivery = job.delivery
-                report.outcomes[delivery.id] = result
-                mine = Delivery.filter(id=delivery.id, claim_token=token)
-                released: dict[str, Any] = {"claimed_until": None, "claim_token": None}
-                error = (result.error or "")[:ERROR_MAX] or None
-                if result.outcome == "delivered":
-                    changed = await mine.update(
-                        status=DeliveryStatus.DELIVERED, delivered_at=now, next_attempt_at=None,
-                        provider_reference=(result.provider_reference or None), last_error=None,
-                        **released,
-                    )
-                    report.delivered += changed
-                else:
-                    retry_at = None
-                    if result.outcome == "retry":
-                        retry_at = next_attempt_at(
-                            delivery.attempts, self.settings.schedule, now,
-                            retry_after=result.retry_after, draw=self.draw,
-                        )
-                    if retry_at is not None:
-                        changed = await mine.update(
-                            status=DeliveryStatus.RETRYING, next_attempt_at=retry_at,
-                            last_error=error, **released,
-                        )
-                        report.retrying += changed
-                    else:
-                        changed = await mine.update(
-                            status=DeliveryStatus.DEAD, next_attempt_at=None,
-                            last_error=error or "the retry schedule is spent", **released,
-                        )
-                        report.dead += changed
-                        if changed:
-                            await self._announce_dead(job, error, now)
-                if not changed:
+                report.outcomes[job.delivery.id] = result
+                if job.delivery.id not in held:
                     report.lost_claims += 1
                     log.warning("delivery %s: lease lost before its outcome was recorded",
-                                delivery.id)
+                                job.delivery.id)
                     continue
+                if result.outcome == "delivered":
+                    delivered.append((job, result))
+                else:
+                    await self._record_failure(job, result, now)
+                    if result.outcome == "retry" and job.delivery.status == DeliveryStatus.RETRYING:
+                        report.retrying += 1
+                    else:
+                        report.dead += 1
                 if result.disable_channel and job.channel is not None:
                     await NotificationChannel.filter(id=job.channel.id).update(
                         enabled=False, updated_at=now,
-                        disabled_reason=f"disabled by the plugin: {error}",
+                        disabled_reason=f"disabled by the plugin: {result.error}",
                     )
+            if delivered:
+                await self._record_delivered(tx.connection, delivered, now)
+                report.delivered += len(delivered)
         return report
+
+    async def _record_delivered(
+        self, conn: Any, delivered: list[tuple[Job, DeliveryResult]], now: Any
+    ) -> None:
+        # The common case, so one statement for the whole batch rather than one per row.
+        stamp = Delivery._meta.fields_map["delivered_at"].to_db_value(now, Delivery)
+        marks = (["$1", "$2", "$3", "$4"] if conn.capabilities.dialect == "postgres"
+                 else ["?"] * 4)
+        await conn.execute_many(
+            f"UPDATE deliveries SET status = {marks[0]}, delivered_at = {marks[1]}, "
+            f"provider_reference = {marks[2]}, next_attempt_at = NULL, last_error = NULL, "
+            f"claimed_until = NULL, claim_token = NULL WHERE id = {marks[3]}",
+            [[DeliveryStatus.DELIVERED.value, stamp,
+              (result.provider_reference or None), job.delivery.id]
+             for job, result in delivered],
+        )
+
+    async def _record_failure(self, job: Job, result: DeliveryResult, now: Any) -> None:
+        delivery = job.delivery
+        error = (result.error or "")[:ERROR_MAX] or None
+        released: dict[str, Any] = {"claimed_until": None, "claim_token": None}
+        retry_at = None
+        if result.outcome == "retry":
+            retry_at = next_attempt_at(delivery.attempts, self.settings.schedule, now,
+                                       retry_after=result.retry_after, draw=self.draw)
+        if retry_at is not None:
+            delivery.status = DeliveryStatus.RETRYING
+            await Delivery.filter(id=delivery.id).update(
+                status=DeliveryStatus.RETRYING, next_attempt_at=retry_at, last_error=error,
+                **released)
+            return
+        delivery.status = DeliveryStatus.DEAD
+        await Delivery.filter(id=delivery.id).update(
+            status=DeliveryStatus.DEAD, next_attempt_at=None,
+            last_error=error or "the retry schedule is spent", **released)
+        await self._announce_dead(job, error, now)
 
     async def _announce_dead(self, job: Job, error: str | None, now: Any) -> None:
         delivery = job.delivery
@@ -352,7 +399,10 @@ class Dispatcher:
 
 
 def _facts(
-    delivery: Delivery, event: Event | None, incident: Incident | None, services: dict[int, str]
+    delivery: ClaimedDelivery,
+    event: Event | None,
+    incident: Incident | None,
+    services: dict[int, str],
 ) -> EventFacts:
     summary = None
     if incident is not None:
