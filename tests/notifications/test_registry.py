@@ -50,3 +50,23 @@ async def test_the_kit_message_drives_a_real_send(tmp_path):
     result = await RecorderNotifier().send(sample_message(recipient="ok@example.org"), config)
     assert result.outcome == "delivered" and result.provider_reference == "rec-4242"
     assert '"incident": "INC-7"' in (tmp_path / "out.jsonl").read_text()
+
+
+def test_the_readme_example_plugin_honours_the_contract(tmp_path, monkeypatch):
+    """The plugin in README.md's "Writing a notifier plugin", as written there."""
+    import importlib
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    source = next(block for block in re.findall(r"```python\n(.*?)```", readme, re.S)
+                  if block.startswith("# tocsin_chat.py"))
+    (tmp_path / "tocsin_chat.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("tocsin_chat")
+    notifier = check_plugin(module.ChatNotifier)
+    assert notifier.validate_recipient("#Ops") == "#ops"
+    with pytest.raises(InvalidRecipient):
+        notifier.validate_recipient("ops")
+    schema = notifier.Config.model_json_schema()
+    assert schema["required"] == ["api_token"]
