@@ -10,9 +10,14 @@ STAMP := $(VENV)/.installed-stamp
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml setup.py tests/js/package.json tests/js/package-lock.json | $(BIN)/python
+# The notifier plugin distributions under tests/plugins are installed like any third-party
+# plugin, so the tests discover them through their entry points.
+TEST_PLUGINS := $(wildcard tests/plugins/*/pyproject.toml)
+
+$(STAMP): pyproject.toml setup.py tests/js/package.json tests/js/package-lock.json $(TEST_PLUGINS) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test,dev]"
+	$(BIN)/python -m pip install --quiet $(addprefix -e ,$(dir $(TEST_PLUGINS)))
 	@if command -v npm >/dev/null 2>&1; then \
 		cd tests/js && npm ci --no-audit --no-fund --loglevel=error; \
 	else \

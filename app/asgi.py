@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
@@ -77,7 +77,16 @@ def create_app(
         if manage_db:
             await db.init_db(runtime.settings.database_url)
         try:
-            yield
+            async with AsyncExitStack() as stack:
+                if manage_db:
+                    from app.notifications import worker
+
+                    worker.configure_secrets(runtime.settings)
+                    if runtime.settings.worker:
+                        await stack.enter_async_context(
+                            worker.running_worker(runtime.settings, runtime.clock)
+                        )
+                yield
         finally:
             if manage_db:
                 await db.close_db()

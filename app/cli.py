@@ -1,4 +1,4 @@
-"""The `tocsin` command: serve, migrate, token create, export-schema.
+"""The `tocsin` command: serve, worker, migrate, token create, export-schema.
 
 Results (a token, a schema) go to standard output; everything else is logged to standard error.
 """
@@ -59,6 +59,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log.error("SQLite cannot be shared by %d processes: set TOCSIN_DATABASE_URL to "
                   "PostgreSQL or use --workers 1", args.workers)
         return 2
+    if args.no_worker:
+        os.environ["TOCSIN_WORKER"] = "false"  # read by the app factory in each process
+    if not _secrets_ready(settings):
+        return 2
     asyncio.run(_migrate(settings))
     token = asyncio.run(_bootstrap(settings))
     if token:
@@ -75,6 +79,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level.lower(),
         ws_per_message_deflate=False,
     )
+    return 0
+
+
+def _secrets_ready(settings: Settings) -> bool:
+    from app.notifications.secrets import SecretKeyMissing
+    from app.notifications.worker import configure_secrets
+
+    try:
+        configure_secrets(settings)
+    except SecretKeyMissing as exc:
+        log.error("%s", exc)
+        return False
+    return True
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from app.notifications.worker import run_worker
+
+    settings = _settings(args)
+    if not _secrets_ready(settings):
+        return 2
+    asyncio.run(run_worker(settings))
     return 0
 
 
@@ -133,7 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--no-worker", action="store_true",
+                       help="leave the delivery worker out (run `tocsin worker` instead)")
     serve.set_defaults(func=cmd_serve)
+
+    worker = commands.add_parser("worker", parents=[common],
+                                 help="run only the delivery worker")
+    worker.set_defaults(func=cmd_worker)
 
     migrate = commands.add_parser("migrate", parents=[common], help="apply migrations")
     migrate.set_defaults(func=cmd_migrate)

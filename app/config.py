@@ -39,6 +39,16 @@ class Settings(BaseSettings):
     status_title: str = "Service status"
     status_logo_url: str | None = None
     status_brand: str | None = None
+    # Notifications (app/notifications): comma-separated lists stay strings here and are
+    # parsed by the properties below, so the environment needs no JSON.
+    disabled_plugins: str = ""
+    delivery_retry_schedule: str = ""
+    delivery_lease_seconds: float = 60.0
+    delivery_send_timeout: float = 30.0
+    delivery_concurrency: int = 32
+    delivery_batch_size: int = 200
+    delivery_poll_seconds: float = 1.0
+    worker: bool = True  # run the delivery worker inside `serve` (`serve --no-worker`: off)
 
     @field_validator("allowed_origins", mode="before")
     @classmethod
@@ -68,6 +78,19 @@ class Settings(BaseSettings):
     @property
     def graphiql_enabled(self) -> bool:
         return self.graphiql if self.graphiql is not None else not self.production
+
+    @property
+    def disabled_plugin_names(self) -> set[str]:
+        return {name.strip() for name in self.disabled_plugins.split(",") if name.strip()}
+
+    @property
+    def retry_schedule(self) -> list[float]:
+        """Seconds to wait after each failed attempt; DEAD once they are all spent."""
+        from app.notifications.retry import DEFAULT_SCHEDULE, parse_schedule
+
+        if not self.delivery_retry_schedule.strip():
+            return list(DEFAULT_SCHEDULE)
+        return parse_schedule(self.delivery_retry_schedule)
 
     @property
     def uses_sqlite(self) -> bool:

@@ -40,7 +40,9 @@ class RunningServer:
 def start_server(tmp: Path, database_url: str | None = None, extra_env: dict | None = None
                  ) -> RunningServer:
     port = free_port()
-    env = {**os.environ, "TOCSIN_DATABASE_URL": database_url or f"sqlite://{tmp / 'tocsin.db'}",
+    # A PostgreSQL run refuses to start without a secret key (channel secrets): tests bring one.
+    env = {"TOCSIN_SECRET_KEY": "tocsin-test-server-secret-key-0123456789",
+           **os.environ, "TOCSIN_DATABASE_URL": database_url or f"sqlite://{tmp / 'tocsin.db'}",
            "TOCSIN_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT), **(extra_env or {})}
     log_path = tmp / f"server-{port}.log"
     stdout_path = tmp / f"server-{port}.out"

@@ -29,6 +29,7 @@ from app.graphql.ids import parse_global_id
 from app.graphql.relay import Node
 from app.incidents.models import Incident, Service
 from app.incidents.schema import IncidentMutation, IncidentQuery, IncidentType, ServiceType
+from app.notifications.schema import NotificationMutation, NotificationQuery
 from app.statuspage.schema import StatusPageQuery
 
 NodeResolver = Callable[[int], Awaitable[Any]]
@@ -73,9 +74,10 @@ class NodeQuery:
 
 
 Query = merge_types(
-    "Query", (NodeQuery, AuthQuery, IncidentQuery, EventQuery, StatusPageQuery)
+    "Query",
+    (NodeQuery, AuthQuery, IncidentQuery, EventQuery, StatusPageQuery, NotificationQuery),
 )
-Mutation = merge_types("Mutation", (IncidentMutation, AuthMutation))
+Mutation = merge_types("Mutation", (IncidentMutation, AuthMutation, NotificationMutation))
 
 
 class TocsinSchema(strawberry.Schema):
