@@ -20,6 +20,7 @@ from app.errors import Unauthenticated
 from app.graphql.context import Context
 from app.graphql.http import GraphQLHTTPEndpoint
 from app.graphql.schema import build_schema
+from app.slas.clock import SlaClock
 from app.timesource import Clock, SystemClock
 
 log = logging.getLogger(__name__)
@@ -75,9 +76,14 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if manage_db:
             await db.init_db(runtime.settings.database_url)
+        sla_clock = SlaClock(runtime.clock) if runtime.settings.sla_clock else None
+        if sla_clock is not None:
+            sla_clock.start()
         try:
             yield
         finally:
+            if sla_clock is not None:
+                await sla_clock.stop()
             if manage_db:
                 await db.close_db()
 

@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     max_query_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 2000
+    sla_clock: bool = True  # run the SLA clock in this process
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

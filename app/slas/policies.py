@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -93,7 +94,7 @@ def _working_hours(ranges: list[WorkingHours]) -> list[dict[str, Any]]:
         by_day.setdefault(r.weekday, []).append((start, end, i))
     for spans in by_day.values():
         spans.sort()
-        for (_, prev_end, _), (start, _, i) in zip(spans, spans[1:], strict=False):
+        for (_, prev_end, _), (start, _, i) in pairwise(spans):
             if start < prev_end:
                 raise BadUserInput("working hours overlap another range on the same weekday",
                                    field=f"workingHours[{i}]")

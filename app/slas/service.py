@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from app import db
 from app.events import service as events
@@ -306,9 +306,9 @@ async def next_instant() -> datetime | None:
     """The earliest warning or due instant of all running timers: one indexed row."""
     row = await (
         SlaTimer.filter(state=SlaState.RUNNING, next_at__not_isnull=True)
-        .order_by("next_at").limit(1).values_list("next_at", flat=True)
+        .order_by("next_at").first().values_list("next_at", flat=True)
     )
-    return row[0] if row else None
+    return cast("datetime | None", row)
 
 
 async def emit_reached(now: datetime, *, batch: int = 200) -> int:
@@ -348,26 +348,31 @@ class TimerView:
     breached_at: datetime | None
 
 
-async def timers_of(incident_ids: Sequence[int], *, now: datetime
-                    ) -> dict[int, list[TimerView]]:
-    """Each incident's timers (RESPONSE first): two queries whatever the number of incidents."""
-    rows = await SlaTimer.filter(incident_id__in=list(incident_ids)).order_by("incident_id",
-                                                                               "kind")
-    policies = {p.id: p for p in await SlaPolicy.filter(
-        id__in=list({t.policy_id for t in rows if t.policy_id is not None}))}
+async def load_timers(incident_ids: Sequence[int]
+                      ) -> dict[int, list[tuple[SlaTimer, BusinessCalendar]]]:
+    """Each incident's timers (RESPONSE first) with their calendars: two queries whatever the
+    number of incidents."""
+    rows = await SlaTimer.filter(incident_id__in=list(incident_ids))
+    policies = await SlaPolicy.filter(
+        id__in=list({t.policy_id for t in rows if t.policy_id is not None}))
     cals = _Calendars()
-    for policy in policies.values():
+    for policy in policies:
         cals.add(policy)
-    out: dict[int, list[TimerView]] = {i: [] for i in incident_ids}
+    out: dict[int, list[tuple[SlaTimer, BusinessCalendar]]] = {i: [] for i in incident_ids}
     for t in sorted(rows, key=lambda t: (t.incident_id, t.kind != SlaKind.RESPONSE)):
-        elapsed = int(elapsed_seconds(t, now, await cals.of(t.policy_id)))
-        breached_at = t.breached_at
-        if breached_at is None and t.state == SlaState.RUNNING and t.due_at and t.due_at <= now:
-            breached_at = t.due_at  # the clock has not caught up yet; the reader sees the truth
-        out.setdefault(t.incident_id, []).append(TimerView(
-            kind=SlaKind(t.kind), state=SlaState(t.state), target_seconds=t.target_seconds,
-            due_at=t.due_at if t.state != SlaState.PAUSED else None,
-            elapsed_seconds=elapsed, remaining_seconds=t.target_seconds - elapsed,
-            breached_at=breached_at,
-        ))
+        out.setdefault(t.incident_id, []).append((t, await cals.of(t.policy_id)))
     return out
+
+
+def view(timer: SlaTimer, cal: BusinessCalendar, now: datetime) -> TimerView:
+    elapsed = int(elapsed_seconds(timer, now, cal))
+    breached_at = timer.breached_at
+    if (breached_at is None and timer.state == SlaState.RUNNING and timer.due_at
+            and timer.due_at <= now):
+        breached_at = timer.due_at  # the clock has not caught up yet; the reader sees the truth
+    return TimerView(
+        kind=SlaKind(timer.kind), state=SlaState(timer.state), target_seconds=timer.target_seconds,
+        due_at=timer.due_at if timer.state != SlaState.PAUSED else None,
+        elapsed_seconds=elapsed, remaining_seconds=timer.target_seconds - elapsed,
+        breached_at=breached_at,
+    )
