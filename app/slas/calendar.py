@@ -63,19 +63,31 @@ def _open_intervals(day: date, cal: BusinessCalendar, zone: ZoneInfo
     return intervals
 
 
+def _intervals(first_day: date, cal: BusinessCalendar) -> Iterator[tuple[datetime, datetime]]:
+    """Opening intervals from the local day `first_day` on, in time order and never overlapping
+    (a local time skipped by a DST change can map before an earlier range's end; it is clipped)."""
+    zone = cal.zone()
+    day = first_day
+    last_end: datetime | None = None
+    for _ in range(MAX_DAYS_AHEAD):
+        for a, b in _open_intervals(day, cal, zone):
+            if last_end is not None and a < last_end:
+                a = last_end
+            if b > a:
+                yield a, b
+                last_end = b
+        day += timedelta(days=1)
+    raise ValueError("the calendar has no opening hours in the next 20 years")
+
+
 def _intervals_from(moment: datetime, cal: BusinessCalendar
                     ) -> Iterator[tuple[datetime, datetime]]:
     """Opening intervals that end after `moment`, in time order, clipped to start at it."""
-    zone = cal.zone()
     # A day's ranges lie inside that local day, so the local date of `moment` is the first
     # day that can still hold an interval ending after it.
-    day = moment.astimezone(zone).date()
-    for _ in range(MAX_DAYS_AHEAD):
-        for a, b in _open_intervals(day, cal, zone):
-            if b > moment:
-                yield max(a, moment), b
-        day += timedelta(days=1)
-    raise ValueError("the calendar has no opening hours in the next 20 years")
+    for a, b in _intervals(moment.astimezone(cal.zone()).date(), cal):
+        if b > moment:
+            yield max(a, moment), b
 
 
 def _utc(moment: datetime) -> datetime:
@@ -111,13 +123,8 @@ def business_seconds_between(a: datetime, b: datetime, cal: BusinessCalendar) ->
     if cal.always_open:
         return (b - a).total_seconds()
     total = timedelta()
-    zone = cal.zone()
-    day = a.astimezone(zone).date()
-    last = b.astimezone(zone).date()
-    while day <= last:
-        for start, end in _open_intervals(day, cal, zone):
-            lo, hi = max(start, a), min(end, b)
-            if hi > lo:
-                total += hi - lo
-        day += timedelta(days=1)
+    for lo, hi in _intervals_from(a, cal):
+        if lo >= b:
+            break
+        total += min(hi, b) - lo
     return total.total_seconds()

@@ -35,7 +35,8 @@ class SlaClock:
         """One round, deterministic for tests: emit everything reached by the clock's `now`,
         then return the next instant that will need attention (None when nothing runs)."""
         now = self.clock.now()
-        self.emitted += await service.emit_reached(now, batch=self.batch)
+        emitted = await service.emit_reached(now, batch=self.batch)
+        self.emitted += emitted
         return await service.next_instant()
 
     def wake(self) -> None:
