@@ -14,7 +14,7 @@ from app.incidents import service as incidents
 from app.slas.clock import SlaClock
 from app.slas.models import SlaKind, SlaState, SlaTimer
 from app.timesource import FrozenClock
-from tests.slas.conftest import P2_RESOLUTION, P2_RESPONSE, new_incident, timer_views
+from tests.fixtures_slas import P2_RESOLUTION, P2_RESPONSE, new_incident, timer_views
 
 
 @pytest.fixture

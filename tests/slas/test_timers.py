@@ -13,7 +13,7 @@ from app.incidents import service as incidents
 from app.incidents.models import Impact, IncidentStatus, Priority, Urgency
 from app.slas import policies
 from app.slas.models import SlaKind, SlaState, SlaTimer
-from tests.slas.conftest import (
+from tests.fixtures_slas import (
     P1_RESOLUTION,
     P2_RESOLUTION,
     P2_RESPONSE,

@@ -1,4 +1,5 @@
-"""Fixtures for SLA tests: a 24x7 policy with P1/P2 targets, a service using it, incidents."""
+"""SLA fixtures (tests/slas, tests/metrics): a 24x7 policy with P1/P2/P3 targets, a
+service using it, and helpers to create incidents and read their timers."""
 
 from __future__ import annotations
 
