@@ -20,6 +20,7 @@ from app.errors import Unauthenticated
 from app.graphql.context import Context
 from app.graphql.http import GraphQLHTTPEndpoint
 from app.graphql.schema import build_schema
+from app.slas.clock import SlaClock
 from app.statuspage import web as status_web
 from app.timesource import Clock, SystemClock
 
@@ -76,6 +77,11 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if manage_db:
             await db.init_db(runtime.settings.database_url)
+        # `serve --no-worker` leaves the delivery worker and the SLA clock to `tocsin worker`.
+        background = runtime.settings.worker and runtime.settings.sla_clock
+        sla_clock = SlaClock(runtime.clock) if background else None
+        if sla_clock is not None:
+            sla_clock.start()
         try:
             async with AsyncExitStack() as stack:
                 if manage_db:
@@ -88,6 +94,8 @@ def create_app(
                         )
                 yield
         finally:
+            if sla_clock is not None:
+                await sla_clock.stop()
             if manage_db:
                 await db.close_db()
 

@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     delivery_batch_size: int = 200
     delivery_poll_seconds: float = 1.0
     worker: bool = True  # run the delivery worker inside `serve` (`serve --no-worker`: off)
+    sla_clock: bool = True  # run the SLA clock in this process
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

@@ -23,6 +23,7 @@ MODEL_MODULES = [
     "app.incidents.models",
     "app.events.models",
     "app.notifications.models",
+    "app.slas.models",
 ]
 
 

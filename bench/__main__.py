@@ -6,13 +6,14 @@ import asyncio
 import json
 from pathlib import Path
 
-from bench import deliveries, list_read
+from bench import deliveries, list_read, sla_clock
 
 
 async def measure() -> list[dict]:
     rows: list[dict] = []
     rows += await list_read.run()
     rows += await deliveries.run()
+    rows += await sla_clock.run()
     return rows
 
 

@@ -37,6 +37,18 @@ def add_append_hook(hook: AppendHook) -> None:
         _append_hooks.append(hook)
 
 
+async def take_append_lock() -> db.Transaction:
+    """Serialise with every other appender until the current transaction ends (PostgreSQL).
+
+    Code that will append and also updates rows other transactions may hold while appending
+    (SLA timers) takes this first, so locks are always taken in the same order."""
+    tx = db.current_transaction()
+    if tx.connection.capabilities.dialect == "postgres" and not tx.state.get("event_lock"):
+        await tx.connection.execute_query("SELECT pg_advisory_xact_lock($1)", [EVENT_APPEND_LOCK])
+        tx.state["event_lock"] = True
+    return tx
+
+
 async def append(
     type: str,
     *,
@@ -49,10 +61,7 @@ async def append(
     public: bool = False,
     payload: dict[str, Any] | None = None,
 ) -> Event:
-    tx = db.current_transaction()
-    if tx.connection.capabilities.dialect == "postgres" and not tx.state.get("event_lock"):
-        await tx.connection.execute_query("SELECT pg_advisory_xact_lock($1)", [EVENT_APPEND_LOCK])
-        tx.state["event_lock"] = True
+    tx = await take_append_lock()
     event = await Event.create(
         type=type,
         occurred_at=now,

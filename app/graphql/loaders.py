@@ -12,6 +12,9 @@ from app.auth.models import User
 from app.events import service as events
 from app.incidents import service as incidents
 from app.incidents.models import Incident, Service, ServiceStatus
+from app.slas import service as slas
+from app.slas.calendar import BusinessCalendar
+from app.slas.models import SlaPolicy, SlaTimer
 
 
 async def _users(ids: Sequence[int]) -> list[User | None]:
@@ -32,6 +35,16 @@ async def _incidents(ids: Sequence[int]) -> list[Incident | None]:
 async def _service_statuses(ids: Sequence[int]) -> list[ServiceStatus]:
     statuses = await incidents.service_statuses(list(ids))
     return [statuses[i] for i in ids]
+
+
+async def _sla_policies(ids: Sequence[int]) -> list[SlaPolicy | None]:
+    found = {p.id: p for p in await SlaPolicy.filter(id__in=list(ids))}
+    return [found.get(i) for i in ids]
+
+
+async def _sla_timers(ids: Sequence[int]) -> list[list[tuple[SlaTimer, BusinessCalendar]]]:
+    found = await slas.load_timers(list(ids))
+    return [found[i] for i in ids]
 
 
 TimelineKey = tuple[int, int, int | None]  # incident id, first, after
@@ -64,4 +77,10 @@ class Loaders:
     )
     timeline: DataLoader[TimelineKey, events.TimelineSlice] = field(
         default_factory=lambda: DataLoader(_timelines)
+    )
+    sla_policy: DataLoader[int, SlaPolicy | None] = field(
+        default_factory=lambda: DataLoader(_sla_policies)
+    )
+    sla_timers: DataLoader[int, list[tuple[SlaTimer, BusinessCalendar]]] = field(
+        default_factory=lambda: DataLoader(_sla_timers)
     )

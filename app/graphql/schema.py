@@ -29,7 +29,10 @@ from app.graphql.ids import parse_global_id
 from app.graphql.relay import Node
 from app.incidents.models import Incident, Service
 from app.incidents.schema import IncidentMutation, IncidentQuery, IncidentType, ServiceType
+from app.metrics.schema import MetricsQuery
 from app.notifications.schema import NotificationMutation, NotificationQuery
+from app.slas.models import SlaPolicy
+from app.slas.schema import SlaMutation, SlaPolicyType, SlaQuery
 from app.statuspage.schema import StatusPageQuery
 
 NodeResolver = Callable[[int], Awaitable[Any]]
@@ -55,11 +58,17 @@ async def _event(pk: int) -> Any:
     return EventType.from_model(found) if found else None
 
 
+async def _sla_policy(pk: int) -> Any:
+    found = await SlaPolicy.get_or_none(id=pk)
+    return SlaPolicyType.from_model(found) if found else None
+
+
 NODE_RESOLVERS: dict[str, NodeResolver] = {
     "Incident": _incident,
     "Service": _service,
     "User": _user,
     "Event": _event,
+    "SlaPolicy": _sla_policy,
 }
 
 
@@ -75,9 +84,14 @@ class NodeQuery:
 
 Query = merge_types(
     "Query",
-    (NodeQuery, AuthQuery, IncidentQuery, EventQuery, StatusPageQuery, NotificationQuery),
+    (
+        NodeQuery, AuthQuery, IncidentQuery, EventQuery, StatusPageQuery, NotificationQuery,
+        SlaQuery, MetricsQuery,
+    ),
 )
-Mutation = merge_types("Mutation", (IncidentMutation, AuthMutation, NotificationMutation))
+Mutation = merge_types(
+    "Mutation", (IncidentMutation, AuthMutation, NotificationMutation, SlaMutation)
+)
 
 
 class TocsinSchema(strawberry.Schema):
@@ -102,7 +116,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     return TocsinSchema(
         query=Query,
         mutation=Mutation,
-        types=[IncidentType, ServiceType, UserType, EventType],
+        types=[IncidentType, ServiceType, UserType, EventType, SlaPolicyType],
         extensions=extensions,
         config=StrawberryConfig(auto_camel_case=True),
     )

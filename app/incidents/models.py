@@ -13,6 +13,7 @@ from app.db import optional_text
 
 if TYPE_CHECKING:
     from app.auth.models import User
+    from app.slas.models import SlaPolicy
 
 
 class Impact(StrEnum):
@@ -67,8 +68,13 @@ class Service(Model):
     name = fields.CharField(max_length=200, unique=True)
     description = optional_text()
     public = fields.BooleanField(default=True)
+    sla_policy: fields.ForeignKeyNullableRelation[SlaPolicy] = fields.ForeignKeyField(
+        "models.SlaPolicy", related_name="services", null=True, on_delete=fields.SET_NULL
+    )
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
+
+    sla_policy_id: int | None
 
     class Meta:
         table = "services"

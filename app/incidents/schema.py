@@ -4,7 +4,7 @@ mutations. Resolvers decode arguments, check the role, and call one service func
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
@@ -26,6 +26,9 @@ from app.incidents.models import (
 )
 from app.pagination import page_size
 
+if TYPE_CHECKING:
+    from app.slas.schema import SlaPolicyType, SlaTimerType
+
 ImpactEnum = strawberry.enum(Impact, name="Impact")
 UrgencyEnum = strawberry.enum(Urgency, name="Urgency")
 PriorityEnum = strawberry.enum(Priority, name="Priority")
@@ -40,6 +43,7 @@ class ServiceType(Node):
     description: str | None
     public: bool = strawberry.field(description="Shown on the status page.")
     pk: strawberry.Private[int]
+    sla_policy_id: strawberry.Private[int | None] = None
 
     @classmethod
     def from_model(cls, service: Service) -> ServiceType:
@@ -49,11 +53,20 @@ class ServiceType(Node):
             description=service.description,
             public=service.public,
             pk=service.id,
+            sla_policy_id=service.sla_policy_id,
         )
 
     @strawberry.field(description="Derived from the priorities of all its open incidents.")
     async def status(self, info: Info) -> ServiceStatusEnum:  # type: ignore[valid-type]
         return await info.context.loaders.service_status.load(self.pk)
+
+    @strawberry.field
+    async def sla_policy(
+        self, info: Info
+    ) -> Annotated[SlaPolicyType, strawberry.lazy("app.slas.schema")] | None:
+        from app.slas.schema import service_policy
+
+        return await service_policy(info, self.sla_policy_id)
 
 
 @strawberry.type(name="Incident")
@@ -117,6 +130,14 @@ class IncidentType(Node):
         user = await info.context.loaders.user.load(self.assignee_id)
         return UserType.from_model(user) if user else None
 
+    @strawberry.field
+    async def sla_timers(
+        self, info: Info
+    ) -> list[Annotated[SlaTimerType, strawberry.lazy("app.slas.schema")]]:
+        from app.slas.schema import incident_timers
+
+        return await incident_timers(info, self.pk)
+
     @strawberry.field(description="This incident's events, oldest first.")
     async def timeline(
         self, info: Info, first: int | None = None, after: str | None = None
@@ -146,6 +167,7 @@ class IncidentFilter:
 class CreateServiceInput:
     name: str
     description: str | None = None
+    sla_policy_id: strawberry.ID | None = None
     public: bool | None = True
 
 
@@ -153,6 +175,7 @@ class CreateServiceInput:
 class UpdateServiceInput:
     name: str | None = strawberry.UNSET
     description: str | None = strawberry.UNSET
+    sla_policy_id: strawberry.ID | None = strawberry.UNSET
     public: bool | None = strawberry.UNSET
 
 
@@ -239,6 +262,7 @@ class IncidentMutation:
             public=True if input.public is None else input.public,
             actor=actor,
             now=info.context.now(),
+            sla_policy_id=decode_optional_id(input.sla_policy_id, "SlaPolicy", "slaPolicyId"),
         )
         return ServiceType.from_model(created)
 
@@ -247,9 +271,13 @@ class IncidentMutation:
         self, info: Info, id: strawberry.ID, input: UpdateServiceInput
     ) -> ServiceType:
         actor = info.context.require(Role.MANAGER)
+        changes = given(input, "name", "description", "public")
+        if input.sla_policy_id is not strawberry.UNSET:
+            changes["sla_policy_id"] = decode_optional_id(
+                input.sla_policy_id, "SlaPolicy", "slaPolicyId")
         updated = await service.update_service(
             decode_id(id, "Service"),
-            given(input, "name", "description", "public"),
+            changes,
             actor=actor,
             now=info.context.now(),
         )

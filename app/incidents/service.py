@@ -23,6 +23,8 @@ from app.incidents.models import (
     ServiceStatus,
     Urgency,
 )
+from app.slas import policies as sla_policies
+from app.slas import service as sla_timers
 
 S = IncidentStatus
 TITLE_MAX = 200
@@ -77,16 +79,19 @@ async def _existing_user(user_id: int | None, field: str = "assigneeId") -> User
 
 
 async def create_service(
-    *, name: str, description: str | None, public: bool, actor: User, now: datetime
+    *, name: str, description: str | None, public: bool, actor: User, now: datetime,
+    sla_policy_id: int | None = None,
 ) -> Service:
     name = clean_title(name, "name")
     description = clean_text(description, "description")
     async with db.atomic():
         if await Service.filter(name=name).exists():
             raise Conflict(f"a service named {name!r} already exists", field="name")
+        await sla_policies.existing_policy(sla_policy_id)
         try:
             return await Service.create(
-                name=name, description=description, public=public, created_at=now, updated_at=now
+                name=name, description=description, public=public, created_at=now,
+                updated_at=now, sla_policy_id=sla_policy_id,
             )
         except IntegrityError as exc:
             raise Conflict(f"a service named {name!r} already exists", field="name") from exc
@@ -109,6 +114,9 @@ async def update_service(
             service.description = clean_text(changes["description"], "description")
         if "public" in changes:
             service.public = bool(changes["public"])
+        if "sla_policy_id" in changes:
+            await sla_policies.existing_policy(changes["sla_policy_id"])
+            service.sla_policy_id = changes["sla_policy_id"]
         service.updated_at = now
         await service.save()
         return service
@@ -189,6 +197,7 @@ async def create_incident(data: NewIncident, *, actor: User, now: datetime) -> I
             created_at=now,
             updated_at=now,
         )
+        await sla_timers.start_timers(incident, now=now)
         await events.append(
             "incident.created",
             now=now,
@@ -251,6 +260,8 @@ async def update_incident(
             changed["priority"] = {"from": str(old_priority), "to": str(incident.priority)}
         incident.updated_at = now
         await incident.save()
+        if incident.priority != old_priority:
+            await sla_timers.retarget(incident, now=now)
         await events.append(
             "incident.updated",
             now=now,
@@ -303,6 +314,7 @@ async def change_status(
         incident.status = target
         incident.updated_at = now
         await incident.save()
+        await sla_timers.follow_status(incident, current, target, now=now)
         await events.append(
             rules.event_type_for(current, target),
             now=now,

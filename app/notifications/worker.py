@@ -43,7 +43,9 @@ async def running_worker(settings: Settings, clock: Clock) -> AsyncIterator[Disp
 
 
 async def run_worker(settings: Settings) -> None:
-    """`tocsin worker`: until SIGTERM or SIGINT."""
+    """`tocsin worker`: the delivery worker and the SLA clock, until SIGTERM or SIGINT."""
+    from app.slas.clock import SlaClock
+
     configure_secrets(settings)
     await db.init_db(settings.database_url)
     stop = asyncio.Event()
@@ -54,7 +56,12 @@ async def run_worker(settings: Settings) -> None:
         registry=get_registry(), clock=SystemClock(),
         settings=DispatchSettings.from_settings(settings),
     )
+    sla_clock = SlaClock(SystemClock()) if settings.sla_clock else None
+    if sla_clock is not None:
+        sla_clock.start()
     try:
         await dispatcher.run(stop)
     finally:
+        if sla_clock is not None:
+            await sla_clock.stop()
         await db.close_db()
