@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint format bench schema check-schema clean
+.PHONY: install run test lint format bench bench-full schema check-schema clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ format: install
 
 bench: install
 	$(BIN)/python -m bench
+
+# The full scales every issue names (1M rows, 100k timers, 10k subscribers): long.
+bench-full: install
+	TOCSIN_BENCH_FULL=1 $(BIN)/python -m bench
 
 schema: install
 	$(BIN)/tocsin export-schema --output schema.graphql
