@@ -3,6 +3,7 @@ endpoint into one Starlette app (the lifespan opens and closes the database)."""
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from app import db
 from app.auth import service as auth
@@ -20,6 +21,7 @@ from app.errors import Unauthenticated
 from app.graphql.context import Context
 from app.graphql.http import GraphQLHTTPEndpoint
 from app.graphql.schema import build_schema
+from app.live.runtime import LiveUpdates
 from app.timesource import Clock, SystemClock
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ def create_app(
             client_address=request.client.host if request.client else None,
         )
 
+    live = LiveUpdates(schema, runtime.settings, runtime.clock)
     graphql = GraphQLHTTPEndpoint(schema, build_context, graphiql=runtime.settings.graphiql_enabled)
 
     async def healthz(request: Request) -> Response:
@@ -75,15 +78,21 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if manage_db:
             await db.init_db(runtime.settings.database_url)
+        await live.start()
+        # Long-lived start-up objects leave the collector's view: full collections stay short.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
+            await live.stop()
             if manage_db:
                 await db.close_db()
 
     app = Starlette(
         routes=[
             Route("/graphql", graphql.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+            WebSocketRoute("/graphql", live.endpoint),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],
@@ -91,4 +100,5 @@ def create_app(
     )
     app.state.runtime = runtime
     app.state.schema = schema
+    app.state.live = live
     return app

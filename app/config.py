@@ -29,6 +29,12 @@ class Settings(BaseSettings):
     max_query_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 2000
+    # Live updates (WebSocket subscriptions and the broker)
+    broker_channel: str = "tocsin_events"
+    ws_queue_size: int = 1000  # frames queued per connection before it counts as too slow
+    ws_keepalive_seconds: float = 15.0
+    ws_init_timeout_seconds: float = 10.0
+    ws_max_subscriptions: int = 100  # per connection
 
     @field_validator("allowed_origins", mode="before")
     @classmethod
