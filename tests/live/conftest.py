@@ -17,12 +17,17 @@ def ws_url(server: RunningServer) -> str:
     return server.url.replace("http://", "ws://") + "/graphql"
 
 
+# One client for the session's event loop: building one is slow.
+_http: list[httpx.AsyncClient] = []
+
+
 async def mutate(server: RunningServer, query: str, variables: dict[str, Any] | None = None,
                  token: str | None = None) -> dict[str, Any]:
-    async with httpx.AsyncClient(timeout=10) as client:
-        response = await client.post(
-            server.graphql, json={"query": query, "variables": variables or {}},
-            headers={"authorization": f"Bearer {token or server.admin_token}"})
+    if not _http:
+        _http.append(httpx.AsyncClient(timeout=10))
+    response = await _http[0].post(
+        server.graphql, json={"query": query, "variables": variables or {}},
+        headers={"authorization": f"Bearer {token or server.admin_token}"})
     body = response.json()
     assert not body.get("errors"), body
     return body["data"]  # type: ignore[no-any-return]
