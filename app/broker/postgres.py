@@ -43,6 +43,8 @@ class PostgresBroker:
         self._publish_lock = asyncio.Lock()
         self._closed = asyncio.Event()
         self._wake: asyncio.Queue[object] | None = None
+        # names the listening connection in pg_stat_activity
+        self.listener_name = f"tocsin-listener {channel}"[:63]
 
     async def start(self) -> None:
         return None  # connections are opened on first use, and again after a loss
@@ -78,7 +80,7 @@ class PostgresBroker:
         while not self._closed.is_set():
             try:
                 conn = await asyncpg.connect(
-                    self.dsn, server_settings={"application_name": "tocsin-listener"})
+                    self.dsn, server_settings={"application_name": self.listener_name})
             except (OSError, asyncpg.PostgresError) as exc:
                 delay = RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)]
                 attempt += 1

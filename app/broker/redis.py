@@ -28,9 +28,11 @@ class RedisBroker:
         self.channel = channel
         self._client: aioredis.Redis | None = None
         self._closed = asyncio.Event()
+        self.listener_name = f"tocsin-listener-{channel}"  # names the connection in CLIENT LIST
 
     async def start(self) -> None:
-        self._client = aioredis.Redis.from_url(self.url, client_name="tocsin-publisher")
+        self._client = aioredis.Redis.from_url(
+            self.url, client_name=f"tocsin-publisher-{self.channel}")
 
     async def publish(self, events: Sequence[Event]) -> None:
         assert self._client is not None, "start() the broker first"
@@ -45,7 +47,7 @@ class RedisBroker:
     async def subscribe(self) -> AsyncIterator[Notice]:
         attempt = 0
         while not self._closed.is_set():
-            client = aioredis.Redis.from_url(self.url, client_name="tocsin-listener")
+            client = aioredis.Redis.from_url(self.url, client_name=self.listener_name)
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
