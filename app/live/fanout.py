@@ -179,8 +179,10 @@ class Fanout:
             cursor = after
             while True:
                 events, last = await streams.replay_page(group.filter, cursor)
-                for event in events:
-                    payload = await self.render_for(group, EventType.from_model(event))
+                loaders = Loaders()  # one batch of lookups per page, not per event
+                payloads = await asyncio.gather(
+                    *(self.render_for(group, EventType.from_model(e), loaders) for e in events))
+                for event, payload in zip(events, payloads, strict=True):
                     subscriber.last_sent = event.id
                     subscriber.connection.push(
                         subscriber.connection.next_frame(subscriber.op_id, payload))
