@@ -3,6 +3,7 @@ endpoint into one Starlette app (the lifespan opens and closes the database)."""
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from app import db
 from app.auth import service as auth
@@ -22,6 +23,7 @@ from app.graphql.http import GraphQLHTTPEndpoint
 from app.graphql.schema import build_schema
 from app.slas.clock import SlaClock
 from app.statuspage import web as status_web
+from app.live.runtime import LiveUpdates
 from app.timesource import Clock, SystemClock
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,7 @@ def create_app(
             client_address=request.client.host if request.client else None,
         )
 
+    live = LiveUpdates(schema, runtime.settings, runtime.clock)
     graphql = GraphQLHTTPEndpoint(schema, build_context, graphiql=runtime.settings.graphiql_enabled)
 
     async def healthz(request: Request) -> Response:
@@ -82,6 +85,10 @@ def create_app(
         sla_clock = SlaClock(runtime.clock) if background else None
         if sla_clock is not None:
             sla_clock.start()
+        await live.start()
+        # Long-lived start-up objects leave the collector's view: full collections stay short.
+        gc.collect()
+        gc.freeze()
         try:
             async with AsyncExitStack() as stack:
                 if manage_db:
@@ -96,12 +103,14 @@ def create_app(
         finally:
             if sla_clock is not None:
                 await sla_clock.stop()
+            await live.stop()
             if manage_db:
                 await db.close_db()
 
     app = Starlette(
         routes=[
             Route("/graphql", graphql.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+            WebSocketRoute("/graphql", live.endpoint),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             *status_web.routes(),
@@ -110,4 +119,5 @@ def create_app(
     )
     app.state.runtime = runtime
     app.state.schema = schema
+    app.state.live = live
     return app

@@ -26,7 +26,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     introspection: bool | None = None
     graphiql: bool | None = None
-    allowed_origins: list[str] = Field(default_factory=list)
+    # NoDecode: a comma-separated list, not JSON (split by the validator below)
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_page_size: int = 100
     max_query_depth: int = 12
     max_aliases: int = 30
@@ -50,6 +51,12 @@ class Settings(BaseSettings):
     delivery_poll_seconds: float = 1.0
     worker: bool = True  # run the delivery worker inside `serve` (`serve --no-worker`: off)
     sla_clock: bool = True  # run the SLA clock in this process
+    # Live updates (WebSocket subscriptions and the broker)
+    broker_channel: str = "tocsin_events"
+    ws_queue_size: int = 1000  # frames queued per connection before it counts as too slow
+    ws_keepalive_seconds: float = 15.0
+    ws_init_timeout_seconds: float = 10.0
+    ws_max_subscriptions: int = 100  # per connection
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

@@ -6,7 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from bench import deliveries, list_read, sla_clock
+from bench import deliveries, fanout, list_read, sla_clock
 
 
 async def measure() -> list[dict]:
@@ -14,6 +14,7 @@ async def measure() -> list[dict]:
     rows += await list_read.run()
     rows += await deliveries.run()
     rows += await sla_clock.run()
+    rows += await fanout.run()
     return rows
 
 

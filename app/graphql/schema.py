@@ -29,6 +29,7 @@ from app.graphql.ids import parse_global_id
 from app.graphql.relay import Node
 from app.incidents.models import Incident, Service
 from app.incidents.schema import IncidentMutation, IncidentQuery, IncidentType, ServiceType
+from app.live.schema import Subscription
 from app.metrics.schema import MetricsQuery
 from app.notifications.schema import NotificationMutation, NotificationQuery
 from app.slas.models import SlaPolicy
@@ -116,6 +117,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     return TocsinSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[IncidentType, ServiceType, UserType, EventType, SlaPolicyType],
         extensions=extensions,
         config=StrawberryConfig(auto_camel_case=True),

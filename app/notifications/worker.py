@@ -56,6 +56,14 @@ async def run_worker(settings: Settings) -> None:
         registry=get_registry(), clock=SystemClock(),
         settings=DispatchSettings.from_settings(settings),
     )
+    # Events this process appends (sla.*, delivery.dead) reach the API processes' subscribers
+    # through the broker, like any other change.
+    from app.broker import create_broker
+    from app.events import service as events
+
+    broker = create_broker(settings.broker_url, channel=settings.broker_channel)
+    await broker.start()
+    events.set_publisher(broker.publish)
     sla_clock = SlaClock(SystemClock()) if settings.sla_clock else None
     if sla_clock is not None:
         sla_clock.start()
@@ -64,4 +72,6 @@ async def run_worker(settings: Settings) -> None:
     finally:
         if sla_clock is not None:
             await sla_clock.stop()
+        events.set_publisher(None)
+        await broker.close()
         await db.close_db()

@@ -1,0 +1,100 @@
+"""Helpers for live-update tests: mutations over HTTP against a real server, and a raw
+WebSocket client for checks below the level of the reference clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import websockets
+
+from tests.fixtures_server import RunningServer
+
+
+def ws_url(server: RunningServer) -> str:
+    return server.url.replace("http://", "ws://") + "/graphql"
+
+
+# One client for the session's event loop: building one is slow.
+_http: list[httpx.AsyncClient] = []
+
+
+async def mutate(server: RunningServer, query: str, variables: dict[str, Any] | None = None,
+                 token: str | None = None) -> dict[str, Any]:
+    if not _http:
+        _http.append(httpx.AsyncClient(timeout=10))
+    response = await _http[0].post(
+        server.graphql, json={"query": query, "variables": variables or {}},
+        headers={"authorization": f"Bearer {token or server.admin_token}"})
+    body = response.json()
+    assert not body.get("errors"), body
+    return body["data"]  # type: ignore[no-any-return]
+
+
+async def create_incident(server: RunningServer, title: str = "Checkout down",
+                          public: bool = False, service_id: str | None = None,
+                          impact: str = "HIGH", urgency: str = "HIGH") -> str:
+    data = await mutate(server, """mutation($input: CreateIncidentInput!) {
+        createIncident(input: $input) { id } }""", {"input": {
+        "title": title, "impact": impact, "urgency": urgency, "public": public,
+        "serviceId": service_id}})
+    return str(data["createIncident"]["id"])
+
+
+async def add_note(server: RunningServer, incident_id: str, note: str,
+                   public: bool = False) -> str:
+    data = await mutate(server, """mutation($id: ID!, $note: String!, $public: Boolean) {
+        addIncidentNote(id: $id, note: $note, public: $public) { sequence } }""",
+                        {"id": incident_id, "note": note, "public": public})
+    return str(data["addIncidentNote"]["sequence"])
+
+
+async def logged_sequences(server: RunningServer, after: str | None = None) -> list[str]:
+    """Every sequence in the event log after `after`, read over HTTP."""
+    found: list[str] = []
+    cursor = after
+    while True:
+        data = await mutate(server, """query($after: String) {
+            events(after: $after, first: 100) { edges { node { sequence } }
+            pageInfo { hasNextPage endCursor } } }""", {"after": cursor})
+        page = data["events"]
+        found += [e["node"]["sequence"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            return found
+        cursor = page["pageInfo"]["endCursor"]
+
+
+class RawClient:
+    """graphql-transport-ws by hand, for protocol-level checks."""
+
+    def __init__(self, socket: websockets.ClientConnection) -> None:
+        self.socket = socket
+
+    @classmethod
+    async def connect(cls, server: RunningServer, token: str | None = None,
+                      protocol: str = "graphql-transport-ws", init: bool = True,
+                      **options: Any) -> RawClient:
+        socket = await websockets.connect(ws_url(server), subprotocols=[protocol],  # type: ignore[list-item]
+                                          **options)
+        client = cls(socket)
+        if init:
+            await client.send({"type": "connection_init",
+                               "payload": {"authorization": f"Bearer {token}"} if token else {}})
+        return client
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.socket.send(json.dumps(message))
+
+    async def receive(self, seconds: float = 5) -> dict[str, Any]:
+        async with asyncio.timeout(seconds):
+            return json.loads(await self.socket.recv())  # type: ignore[no-any-return]
+
+    async def subscribe(self, op_id: str, query: str,
+                        variables: dict[str, Any] | None = None) -> None:
+        await self.send({"id": op_id, "type": "subscribe",
+                         "payload": {"query": query, "variables": variables or {}}})
+
+    async def close(self) -> None:
+        await self.socket.close()
