@@ -21,9 +21,9 @@ from app.errors import Unauthenticated
 from app.graphql.context import Context
 from app.graphql.http import GraphQLHTTPEndpoint
 from app.graphql.schema import build_schema
+from app.live.runtime import LiveUpdates
 from app.slas.clock import SlaClock
 from app.statuspage import web as status_web
-from app.live.runtime import LiveUpdates
 from app.timesource import Clock, SystemClock
 
 log = logging.getLogger(__name__)
