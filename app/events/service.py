@@ -54,13 +54,14 @@ async def append(
     if tx.connection.capabilities.dialect == "postgres" and not tx.state.get("event_lock"):
         await tx.connection.execute_query("SELECT pg_advisory_xact_lock($1)", [EVENT_APPEND_LOCK])
         tx.state["event_lock"] = True
+    subject = incident if incident is not None else problem
     event = await Event.create(
         type=type,
         occurred_at=now,
         actor_id=actor_id,
         incident_id=incident.id if incident is not None else None,
         problem_id=problem.id if problem is not None else None,
-        service_id=(incident or problem).service_id if (incident or problem) else None,
+        service_id=subject.service_id if subject is not None else None,
         priority=str(incident.priority) if incident is not None else None,
         from_status=from_status,
         to_status=to_status,
