@@ -29,6 +29,8 @@ from app.graphql.ids import parse_global_id
 from app.graphql.relay import Node
 from app.incidents.models import Incident, Service
 from app.incidents.schema import IncidentMutation, IncidentQuery, IncidentType, ServiceType
+from app.problems.models import Problem
+from app.problems.schema import ProblemMutation, ProblemQuery, ProblemType
 from app.statuspage.schema import StatusPageQuery
 
 NodeResolver = Callable[[int], Awaitable[Any]]
@@ -54,11 +56,17 @@ async def _event(pk: int) -> Any:
     return EventType.from_model(found) if found else None
 
 
+async def _problem(pk: int) -> Any:
+    found = await Problem.get_or_none(id=pk)
+    return ProblemType.from_model(found) if found else None
+
+
 NODE_RESOLVERS: dict[str, NodeResolver] = {
     "Incident": _incident,
     "Service": _service,
     "User": _user,
     "Event": _event,
+    "Problem": _problem,
 }
 
 
@@ -73,9 +81,9 @@ class NodeQuery:
 
 
 Query = merge_types(
-    "Query", (NodeQuery, AuthQuery, IncidentQuery, EventQuery, StatusPageQuery)
+    "Query", (NodeQuery, AuthQuery, IncidentQuery, EventQuery, StatusPageQuery, ProblemQuery)
 )
-Mutation = merge_types("Mutation", (IncidentMutation, AuthMutation))
+Mutation = merge_types("Mutation", (IncidentMutation, AuthMutation, ProblemMutation))
 
 
 class TocsinSchema(strawberry.Schema):
@@ -100,7 +108,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     return TocsinSchema(
         query=Query,
         mutation=Mutation,
-        types=[IncidentType, ServiceType, UserType, EventType],
+        types=[IncidentType, ServiceType, UserType, EventType, ProblemType],
         extensions=extensions,
         config=StrawberryConfig(auto_camel_case=True),
     )
