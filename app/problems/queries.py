@@ -16,6 +16,7 @@ from app.errors import BadUserInput
 from app.incidents.models import Incident
 from app.pagination import Page, decode_cursor, encode_cursor
 from app.problems.models import Problem, ProblemIncident, ProblemStatus
+from app.problems.similarity import STOP_WORDS
 
 MAX_SEARCH_TERMS = 16
 _TERM = re.compile(r"[^\W_]+")  # letters and digits: never an operator of either FTS syntax
@@ -62,7 +63,10 @@ async def get_by_reference(reference: str) -> Problem | None:
 
 
 def search_terms(text: str | None) -> list[str]:
-    return _TERM.findall((text or "").lower())[:MAX_SEARCH_TERMS]
+    """The words to look for. Stop words are dropped here, as PostgreSQL's English
+    configuration would, so both databases answer "the pods" alike."""
+    found = [t for t in _TERM.findall((text or "").lower()) if t not in STOP_WORDS]
+    return found[:MAX_SEARCH_TERMS]
 
 
 async def known_errors(search: str | None, *, limit: int) -> list[Problem]:

@@ -77,13 +77,19 @@ async def problem_candidates(*, days: int, min_incidents: int, now: datetime
     candidates = [
         Candidate(
             service_id=service_id,
-            title=Counter(g.titles).most_common(1)[0][0],  # ties: the earliest title
+            title=_typical_title(g.titles),
             incidents=sorted((by_id[i] for i in g.ids), key=lambda i: i.number),
         )
         for service_id, g in chosen
     ]
     candidates.sort(key=lambda c: (-len(c.incidents), -max(i.number for i in c.incidents)))
     return candidates
+
+
+def _typical_title(titles: list[str]) -> str:
+    """The earliest title among those whose words are the group's most frequent wording."""
+    wording = Counter(words(t) for t in titles).most_common(1)[0][0]
+    return next(t for t in titles if words(t) == wording)
 
 
 async def suggested_problems(incidents: Sequence[Incident]) -> dict[int, list[Problem]]:
