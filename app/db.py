@@ -24,6 +24,7 @@ MODEL_MODULES = [
     "app.events.models",
     "app.notifications.models",
     "app.slas.models",
+    "app.problems.models",
 ]
 
 
@@ -74,8 +75,10 @@ async def migrate(database_url: str) -> None:
     """Apply every committed migration (idempotent)."""
     from tortoise.migrations.api import migrate as run_migrations
 
-    await run_migrations(config=tortoise_config(database_url))
-    await close_db()
+    try:
+        await run_migrations(config=tortoise_config(database_url))
+    finally:
+        await close_db()  # also after a failed migration, or the process would hang
 
 
 def connection() -> BaseDBAsyncClient:

@@ -6,7 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from bench import deliveries, fanout, list_read, sla_clock
+from bench import deliveries, fanout, known_errors, list_read, sla_clock
 
 
 async def measure() -> list[dict]:
@@ -15,6 +15,7 @@ async def measure() -> list[dict]:
     rows += await deliveries.run()
     rows += await sla_clock.run()
     rows += await fanout.run()
+    rows += await known_errors.run()
     return rows
 
 

@@ -12,6 +12,7 @@ from app.db import optional_text
 if TYPE_CHECKING:
     from app.auth.models import User
     from app.incidents.models import Incident
+    from app.problems.models import Problem
 
 
 class Event(Model):
@@ -24,6 +25,9 @@ class Event(Model):
     incident: fields.ForeignKeyNullableRelation[Incident] = fields.ForeignKeyField(
         "models.Incident", related_name="events", null=True, on_delete=fields.CASCADE
     )
+    problem: fields.ForeignKeyNullableRelation[Problem] = fields.ForeignKeyField(
+        "models.Problem", related_name="events", null=True, on_delete=fields.CASCADE
+    )
     # Denormalised at append time so subscription filters need no join.
     service_id = fields.IntField(null=True)
     priority = fields.CharField(max_length=2, null=True)
@@ -35,6 +39,7 @@ class Event(Model):
 
     actor_id: int | None
     incident_id: int | None
+    problem_id: int | None
 
     class Meta:
         table = "events"

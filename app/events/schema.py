@@ -19,6 +19,7 @@ from app.pagination import page_size
 if TYPE_CHECKING:
     from app.auth.schema import UserType
     from app.incidents.schema import IncidentType
+    from app.problems.schema import ProblemType
 
 
 @strawberry.type(name="Event")
@@ -34,6 +35,7 @@ class EventType(Node):
     public: bool
     actor_id: strawberry.Private[int | None]
     incident_id: strawberry.Private[int | None]
+    problem_id: strawberry.Private[int | None]
 
     @classmethod
     def from_model(cls, event: Event) -> EventType:
@@ -48,6 +50,7 @@ class EventType(Node):
             public=event.public,
             actor_id=event.actor_id,
             incident_id=event.incident_id,
+            problem_id=event.problem_id,
         )
 
     @strawberry.field
@@ -71,6 +74,14 @@ class EventType(Node):
             return None
         incident = await info.context.loaders.incident.load(self.incident_id)
         return IncidentType.from_model(incident) if incident else None
+
+    @strawberry.field
+    async def problem(
+        self, info: Info
+    ) -> Annotated[ProblemType, strawberry.lazy("app.problems.schema")] | None:
+        from app.problems.schema import problem_by_id
+
+        return None if self.problem_id is None else await problem_by_id(info, self.problem_id)
 
 
 EventConnection = Connection[EventType]

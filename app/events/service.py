@@ -55,6 +55,7 @@ async def append(
     now: datetime,
     actor_id: int | None = None,
     incident: Any = None,
+    problem: Any = None,
     from_status: str | None = None,
     to_status: str | None = None,
     note: str | None = None,
@@ -62,12 +63,14 @@ async def append(
     payload: dict[str, Any] | None = None,
 ) -> Event:
     tx = await take_append_lock()
+    subject = incident if incident is not None else problem
     event = await Event.create(
         type=type,
         occurred_at=now,
         actor_id=actor_id,
         incident_id=incident.id if incident is not None else None,
-        service_id=incident.service_id if incident is not None else None,
+        problem_id=problem.id if problem is not None else None,
+        service_id=subject.service_id if subject is not None else None,
         priority=str(incident.priority) if incident is not None else None,
         from_status=from_status,
         to_status=to_status,

@@ -12,6 +12,9 @@ from app.auth.models import User
 from app.events import service as events
 from app.incidents import service as incidents
 from app.incidents.models import Incident, Service, ServiceStatus
+from app.problems import queries as problem_queries
+from app.problems import recurrence
+from app.problems.models import Problem
 from app.slas import service as slas
 from app.slas.calendar import BusinessCalendar
 from app.slas.models import SlaPolicy, SlaTimer
@@ -63,6 +66,27 @@ async def _timelines(keys: Sequence[TimelineKey]) -> list[events.TimelineSlice]:
     return [found[key] for key in keys]
 
 
+async def _problems(ids: Sequence[int]) -> list[Problem | None]:
+    found = {p.id: p for p in await Problem.filter(id__in=list(ids))}
+    return [found.get(i) for i in ids]
+
+
+async def _incident_problems(incident_ids: Sequence[int]) -> list[Problem | None]:
+    found = await problem_queries.problems_of_incidents(incident_ids)
+    return [found.get(i) for i in incident_ids]
+
+
+async def _problem_incidents(problem_ids: Sequence[int]) -> list[list[Incident]]:
+    found = await problem_queries.incidents_of_problems(problem_ids)
+    return [found[i] for i in problem_ids]
+
+
+async def _suggested_problems(incident_ids: Sequence[int]) -> list[list[Problem]]:
+    incidents_found = await Incident.filter(id__in=list(incident_ids))
+    ranked = await recurrence.suggested_problems(incidents_found)
+    return [ranked.get(i, []) for i in incident_ids]
+
+
 @dataclass
 class Loaders:
     user: DataLoader[int, User | None] = field(default_factory=lambda: DataLoader(_users))
@@ -83,4 +107,16 @@ class Loaders:
     )
     sla_timers: DataLoader[int, list[tuple[SlaTimer, BusinessCalendar]]] = field(
         default_factory=lambda: DataLoader(_sla_timers)
+    )
+    problem: DataLoader[int, Problem | None] = field(
+        default_factory=lambda: DataLoader(_problems)
+    )
+    incident_problem: DataLoader[int, Problem | None] = field(
+        default_factory=lambda: DataLoader(_incident_problems)
+    )
+    problem_incidents: DataLoader[int, list[Incident]] = field(
+        default_factory=lambda: DataLoader(_problem_incidents)
+    )
+    suggested_problems: DataLoader[int, list[Problem]] = field(
+        default_factory=lambda: DataLoader(_suggested_problems)
     )

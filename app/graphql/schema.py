@@ -32,6 +32,8 @@ from app.incidents.schema import IncidentMutation, IncidentQuery, IncidentType, 
 from app.live.schema import Subscription
 from app.metrics.schema import MetricsQuery
 from app.notifications.schema import NotificationMutation, NotificationQuery
+from app.problems.models import Problem
+from app.problems.schema import ProblemMutation, ProblemQuery, ProblemType
 from app.slas.models import SlaPolicy
 from app.slas.schema import SlaMutation, SlaPolicyType, SlaQuery
 from app.statuspage.schema import StatusPageQuery
@@ -64,12 +66,18 @@ async def _sla_policy(pk: int) -> Any:
     return SlaPolicyType.from_model(found) if found else None
 
 
+async def _problem(pk: int) -> Any:
+    found = await Problem.get_or_none(id=pk)
+    return ProblemType.from_model(found) if found else None
+
+
 NODE_RESOLVERS: dict[str, NodeResolver] = {
     "Incident": _incident,
     "Service": _service,
     "User": _user,
     "Event": _event,
     "SlaPolicy": _sla_policy,
+    "Problem": _problem,
 }
 
 
@@ -87,11 +95,12 @@ Query = merge_types(
     "Query",
     (
         NodeQuery, AuthQuery, IncidentQuery, EventQuery, StatusPageQuery, NotificationQuery,
-        SlaQuery, MetricsQuery,
+        SlaQuery, MetricsQuery, ProblemQuery,
     ),
 )
 Mutation = merge_types(
-    "Mutation", (IncidentMutation, AuthMutation, NotificationMutation, SlaMutation)
+    "Mutation",
+    (IncidentMutation, AuthMutation, NotificationMutation, SlaMutation, ProblemMutation),
 )
 
 
@@ -118,7 +127,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[IncidentType, ServiceType, UserType, EventType, SlaPolicyType],
+        types=[IncidentType, ServiceType, UserType, EventType, SlaPolicyType, ProblemType],
         extensions=extensions,
         config=StrawberryConfig(auto_camel_case=True),
     )

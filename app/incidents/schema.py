@@ -27,6 +27,7 @@ from app.incidents.models import (
 from app.pagination import page_size
 
 if TYPE_CHECKING:
+    from app.problems.schema import ProblemType
     from app.slas.schema import SlaPolicyType, SlaTimerType
 
 ImpactEnum = strawberry.enum(Impact, name="Impact")
@@ -148,6 +149,26 @@ class IncidentType(Node):
             piece.events, has_next=piece.has_next, has_previous=after is not None,
             total=piece.total,
         )
+
+    @strawberry.field(description="The problem this incident is linked to.")
+    async def problem(
+        self, info: Info
+    ) -> Annotated[ProblemType, strawberry.lazy("app.problems.schema")] | None:
+        from app.problems.schema import problem_of_incident
+
+        return await problem_of_incident(info, self.pk)
+
+    @strawberry.field(
+        description="Open problems of the incident's service that fit it, best first "
+        "(shared words of the titles, then of everything the problem says; known errors "
+        "first on a tie)."
+    )
+    async def suggested_problems(
+        self, info: Info, first: int | None = 5
+    ) -> list[Annotated[ProblemType, strawberry.lazy("app.problems.schema")]]:
+        from app.problems.schema import problems_suggested_for
+
+        return await problems_suggested_for(info, self.pk, first)
 
 
 IncidentConnection = Connection[IncidentType]

@@ -23,6 +23,7 @@ from app.incidents.models import (
     ServiceStatus,
     Urgency,
 )
+from app.numbering import next_number
 from app.slas import policies as sla_policies
 from app.slas import service as sla_timers
 
@@ -150,17 +151,6 @@ class NewIncident:
     started_at: datetime | None = None
 
 
-async def _next_number(kind: str) -> int:
-    conn = db.current_transaction().connection
-    mark = db.placeholders(conn, 1)
-    rows = await conn.execute_query_dict(
-        f"INSERT INTO counters (kind, value) VALUES ({mark}, 1) "
-        "ON CONFLICT (kind) DO UPDATE SET value = counters.value + 1 RETURNING value",
-        [kind],
-    )
-    return int(rows[0]["value"])
-
-
 def snapshot(incident: Incident) -> dict[str, Any]:
     """What an event payload records about the incident at that moment."""
     return {
@@ -183,7 +173,7 @@ async def create_incident(data: NewIncident, *, actor: User, now: datetime) -> I
         await _existing_service(data.service_id)
         await _existing_user(data.assignee_id)
         incident = await Incident.create(
-            number=await _next_number("incident"),
+            number=await next_number("incident"),
             title=title,
             description=description,
             impact=data.impact,
