@@ -20,6 +20,7 @@ from app.errors import Unauthenticated
 from app.graphql.context import Context
 from app.graphql.http import GraphQLHTTPEndpoint
 from app.graphql.schema import build_schema
+from app.ops.web import Operations
 from app.timesource import Clock, SystemClock
 
 log = logging.getLogger(__name__)
@@ -59,17 +60,10 @@ def create_app(
         )
 
     graphql = GraphQLHTTPEndpoint(schema, build_context, graphiql=runtime.settings.graphiql_enabled)
+    ops = Operations(runtime.settings)  # /metrics, /readyz, request ids, draining
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
-
-    async def readyz(request: Request) -> Response:
-        try:
-            await db.connection().execute_query("SELECT 1")
-        except Exception as exc:  # report, don't crash: this is what the probe is for
-            log.warning("readiness check failed: %s", exc)
-            return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
-        return JSONResponse({"status": "ok", "database": "up"})
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -78,6 +72,7 @@ def create_app(
         try:
             yield
         finally:
+            await ops.stop()
             if manage_db:
                 await db.close_db()
 
@@ -85,10 +80,12 @@ def create_app(
         routes=[
             Route("/graphql", graphql.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             Route("/healthz", healthz),
-            Route("/readyz", readyz),
+            Route("/readyz", ops.readyz),
         ],
         lifespan=lifespan,
     )
+    ops.install(app, schema)
+    app.state.ops = ops
     app.state.runtime = runtime
     app.state.schema = schema
     return app

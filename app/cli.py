@@ -52,13 +52,15 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    from app.ops.server import refusal, serve
 
     settings = _settings(args)
-    if args.workers > 1 and settings.uses_sqlite:
-        log.error("SQLite cannot be shared by %d processes: set TOCSIN_DATABASE_URL to "
-                  "PostgreSQL or use --workers 1", args.workers)
+    refused = refusal(settings, args.workers)
+    if refused:
+        log.error("%s", refused)
         return 2
+    if args.no_worker:
+        os.environ["TOCSIN_WORKER"] = "false"  # read by the app factory in each process
     asyncio.run(_migrate(settings))
     token = asyncio.run(_bootstrap(settings))
     if token:
@@ -66,15 +68,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
               file=sys.stderr)
         print(token, flush=True)
     log.info("serving GraphQL on http://%s:%d/graphql", args.host, args.port)
-    uvicorn.run(
-        "app.asgi:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=settings.log_level.lower(),
-        ws_per_message_deflate=False,
-    )
+    serve(settings, host=args.host, port=args.port, workers=args.workers)
     return 0
 
 
@@ -133,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--no-worker", action="store_true",
+                       help="leave the delivery worker out (run `tocsin worker` instead)")
     serve.set_defaults(func=cmd_serve)
 
     migrate = commands.add_parser("migrate", parents=[common], help="apply migrations")

@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     webhook_allowed_networks: Annotated[
         list[ipaddress.IPv4Network | ipaddress.IPv6Network], NoDecode
     ] = Field(default_factory=list)
+    # Operations (app/ops): /metrics on or off, how long a scrape waits for database-derived
+    # gauges, how long in-flight requests may run on after SIGTERM.
+    metrics: bool = True
+    metrics_gauge_timeout: float = 2.0
+    shutdown_grace_seconds: float = 30.0
+    worker: bool = True  # run the delivery worker inside `serve` (`serve --no-worker`: off)
 
     @field_validator("allowed_origins", mode="before")
     @classmethod
@@ -68,6 +74,10 @@ class Settings(BaseSettings):
     @property
     def uses_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def uses_memory_broker(self) -> bool:
+        return self.broker_url.strip().lower().startswith("memory:")
 
 
 @lru_cache(maxsize=1)
