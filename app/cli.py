@@ -64,8 +64,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     asyncio.run(_migrate(settings))
     token = asyncio.run(_bootstrap(settings))
     if token:
-        print("First start: an ADMIN token was created. It is shown once; keep it:",
-              file=sys.stderr)
+        log.warning("First start: an ADMIN token was created. It is shown once; keep it:")
         print(token, flush=True)
     log.info("serving GraphQL on http://%s:%d/graphql", args.host, args.port)
     serve(settings, host=args.host, port=args.port, workers=args.workers)

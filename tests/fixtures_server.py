@@ -37,15 +37,15 @@ class RunningServer:
         return self.url + "/graphql"
 
 
-def start_server(tmp: Path, database_url: str | None = None, extra_env: dict | None = None
-                 ) -> RunningServer:
+def start_server(tmp: Path, database_url: str | None = None, extra_env: dict | None = None,
+                 args: list[str] | None = None) -> RunningServer:
     port = free_port()
     env = {**os.environ, "TOCSIN_DATABASE_URL": database_url or f"sqlite://{tmp / 'tocsin.db'}",
            "TOCSIN_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT), **(extra_env or {})}
     log_path = tmp / f"server-{port}.log"
     stdout_path = tmp / f"server-{port}.out"
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), *(args or [])],
         cwd=tmp, env=env, stdout=stdout_path.open("w"), stderr=log_path.open("w"),
     )
     deadline = time.monotonic() + 30

@@ -53,9 +53,10 @@ class TocsinProcess(multiprocess.Process):
         return self._server
 
 
-def serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
+def serve(settings: Settings, *, host: str, port: int, workers: int,
+          app_factory: str = "app.asgi:create_app") -> None:
     config = uvicorn.Config(
-        "app.asgi:create_app",
+        app_factory,
         factory=True,
         host=host,
         port=port,
