@@ -9,6 +9,7 @@ and runs the lifespan shutdown (broker, worker, database).
 
 from __future__ import annotations
 
+import logging
 import socket
 
 import uvicorn
@@ -17,6 +18,8 @@ from uvicorn.supervisors import multiprocess
 from app.config import Settings
 from app.logs import logging_config
 from app.ops import lifecycle
+
+log = logging.getLogger(__name__)
 
 DRAINING_TIMEOUT = 5.0
 
@@ -39,6 +42,7 @@ def refusal(settings: Settings, workers: int) -> str | None:
 
 class TocsinServer(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        log.info("draining: /readyz answers 503, open WebSockets are closed with 1001")
         await lifecycle.drain(DRAINING_TIMEOUT)
         await super().shutdown(sockets)
 

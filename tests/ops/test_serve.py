@@ -53,6 +53,14 @@ def read_response(sock: socket.socket) -> bytes:
     return b"".join(chunks)
 
 
+def alive(pid: str) -> bool:
+    status = Path(f"/proc/{pid}/status")
+    try:
+        return "zombie" not in status.read_text()
+    except OSError:
+        return False
+
+
 def refused(port: int) -> bool:
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -203,18 +211,23 @@ def test_several_processes_serve_on_postgresql_and_stop_together(tmp_path: Path)
     try:
         redis_url = os.environ.get("TOCSIN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
         server = start_server(tmp_path, database_url=url, args=["--workers", "2"],
-                              extra_env={"TOCSIN_BROKER_URL": redis_url})
+                              extra_env={"TOCSIN_BROKER_URL": redis_url,
+                                         "TOCSIN_LOG_LEVEL": "INFO"})
         try:
             for _ in range(20):
                 assert httpx.get(server.url + "/readyz").json()["database"] == "up"
-            pids = subprocess.run(["pgrep", "-P", str(server.process.pid)],
+            pids = subprocess.run(["pgrep", "-P", str(server.process.pid), "-f", "spawn_main"],
                                   capture_output=True, text=True).stdout.split()
-            assert len(pids) >= 2  # the supervisor's API processes
+            assert len(pids) == 2  # the supervisor's two API processes
         finally:
             server.process.send_signal(signal.SIGTERM)
             server.process.wait(timeout=20)
-        for pid in pids:
-            assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(
-                f"/proc/{pid}/status").read_text()
+        deadline = time.monotonic() + 10
+        while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(alive(pid) for pid in pids)
+        log = server.log_path.read_text()
+        assert log.count("draining: /readyz answers 503") == 2  # each process drained
+        assert log.count("Application shutdown complete") == 2
     finally:
         asyncio.run(drop_postgres_database(POSTGRES_URL, url))
