@@ -152,7 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from app.logs import setup_logging
 
-    setup_logging(_settings(args))
+    try:
+        setup_logging(_settings(args))
+    except ValueError as exc:
+        print(f"tocsin: {exc}", file=sys.stderr)
+        return 2
     return int(args.func(args))
 
 

@@ -78,7 +78,10 @@ class TextFormatter(logging.Formatter):
 
 def logging_config(settings: Settings) -> dict[str, Any]:
     """A `logging.config.dictConfig` for this process; uvicorn applies it in each worker."""
-    level = settings.log_level.upper()
+    level = settings.log_level.strip().upper()
+    numeric = logging.getLevelNamesMapping().get(level)
+    if numeric is None:
+        raise ValueError(f"TOCSIN_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {level!r}")
     formatter = "app.logs.JsonFormatter" if settings.production else "app.logs.TextFormatter"
     return {
         "version": 1,
@@ -100,7 +103,7 @@ def logging_config(settings: Settings) -> dict[str, Any]:
             "uvicorn.error": {"handlers": [], "propagate": True, "level": level},
             # Tocsin writes its own access line (with the request id and operation).
             "uvicorn.access": {"handlers": [], "propagate": False, "level": "WARNING"},
-            "tortoise": {"level": max(logging.getLevelName(level), logging.WARNING)},
+            "tortoise": {"level": max(numeric, logging.WARNING)},
         },
     }
 

@@ -175,6 +175,13 @@ def test_log_level_comes_from_the_setting(tmp_path: Path):
     assert levels <= {"WARNING", "ERROR", "CRITICAL"}
 
 
+def test_an_unknown_log_level_is_refused_by_name(tmp_path: Path):
+    result = tocsin("migrate", "--database-url", f"sqlite://{tmp_path / 'x.db'}", cwd=tmp_path,
+                    env={"TOCSIN_LOG_LEVEL": "LOUD"})
+    assert result.returncode == 2 and "TOCSIN_LOG_LEVEL" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_several_processes_refuse_sqlite(tmp_path: Path):
     result = tocsin("serve", "--workers", "2", "--database-url",
                     f"sqlite://{tmp_path / 'x.db'}", cwd=tmp_path)
