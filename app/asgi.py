@@ -22,6 +22,7 @@ from app.graphql.context import Context
 from app.graphql.http import GraphQLHTTPEndpoint
 from app.graphql.schema import build_schema
 from app.live.runtime import LiveUpdates
+from app.ops.web import Operations
 from app.slas.clock import SlaClock
 from app.statuspage import web as status_web
 from app.timesource import Clock, SystemClock
@@ -64,17 +65,10 @@ def create_app(
 
     live = LiveUpdates(schema, runtime.settings, runtime.clock)
     graphql = GraphQLHTTPEndpoint(schema, build_context, graphiql=runtime.settings.graphiql_enabled)
+    ops = Operations(runtime.settings)  # /metrics, /readyz, request ids, draining
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
-
-    async def readyz(request: Request) -> Response:
-        try:
-            await db.connection().execute_query("SELECT 1")
-        except Exception as exc:  # report, don't crash: this is what the probe is for
-            log.warning("readiness check failed: %s", exc)
-            return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
-        return JSONResponse({"status": "ok", "database": "up"})
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -104,6 +98,7 @@ def create_app(
             if sla_clock is not None:
                 await sla_clock.stop()
             await live.stop()
+            await ops.stop()
             if manage_db:
                 await db.close_db()
 
@@ -112,11 +107,13 @@ def create_app(
             Route("/graphql", graphql.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             WebSocketRoute("/graphql", live.endpoint),
             Route("/healthz", healthz),
-            Route("/readyz", readyz),
+            Route("/readyz", ops.readyz),
             *status_web.routes(),
         ],
         lifespan=lifespan,
     )
+    ops.install(app, schema)
+    app.state.ops = ops
     app.state.runtime = runtime
     app.state.schema = schema
     app.state.live = live

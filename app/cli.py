@@ -52,12 +52,12 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    from app.ops.server import refusal, serve
 
     settings = _settings(args)
-    if args.workers > 1 and settings.uses_sqlite:
-        log.error("SQLite cannot be shared by %d processes: set TOCSIN_DATABASE_URL to "
-                  "PostgreSQL or use --workers 1", args.workers)
+    refused = refusal(settings, args.workers)
+    if refused:
+        log.error("%s", refused)
         return 2
     if args.no_worker:
         os.environ["TOCSIN_WORKER"] = "false"  # read by the app factory in each process
@@ -66,19 +66,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     asyncio.run(_migrate(settings))
     token = asyncio.run(_bootstrap(settings))
     if token:
-        print("First start: an ADMIN token was created. It is shown once; keep it:",
-              file=sys.stderr)
+        log.warning("First start: an ADMIN token was created. It is shown once; keep it:")
         print(token, flush=True)
     log.info("serving GraphQL on http://%s:%d/graphql", args.host, args.port)
-    uvicorn.run(
-        "app.asgi:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=settings.log_level.lower(),
-        ws_per_message_deflate=False,
-    )
+    serve(settings, host=args.host, port=args.port, workers=args.workers)
     return 0
 
 
@@ -189,7 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from app.logs import setup_logging
 
-    setup_logging(_settings(args))
+    try:
+        setup_logging(_settings(args))
+    except ValueError as exc:
+        print(f"tocsin: {exc}", file=sys.stderr)
+        return 2
     return int(args.func(args))
 
 

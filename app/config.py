@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     ws_keepalive_seconds: float = 15.0
     ws_init_timeout_seconds: float = 10.0
     ws_max_subscriptions: int = 100  # per connection
+    # Operations (app/ops): /metrics on or off, how long a scrape waits for database-derived
+    # gauges, how long in-flight requests may run on after SIGTERM.
+    metrics: bool = True
+    metrics_gauge_timeout: float = 2.0
+    shutdown_grace_seconds: float = 30.0
 
     @field_validator("allowed_origins", mode="before")
     @classmethod
@@ -103,6 +108,10 @@ class Settings(BaseSettings):
     @property
     def uses_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def uses_memory_broker(self) -> bool:
+        return self.broker_url.strip().lower().startswith("memory:")
 
 
 @lru_cache(maxsize=1)

@@ -37,8 +37,8 @@ class RunningServer:
         return self.url + "/graphql"
 
 
-def start_server(tmp: Path, database_url: str | None = None, extra_env: dict | None = None
-                 ) -> RunningServer:
+def start_server(tmp: Path, database_url: str | None = None, extra_env: dict | None = None,
+                 args: list[str] | None = None) -> RunningServer:
     port = free_port()
     # A PostgreSQL run refuses to start without a secret key (channel secrets): tests bring one.
     env = {"TOCSIN_SECRET_KEY": "tocsin-test-server-secret-key-0123456789",
@@ -47,7 +47,7 @@ def start_server(tmp: Path, database_url: str | None = None, extra_env: dict | N
     log_path = tmp / f"server-{port}.log"
     stdout_path = tmp / f"server-{port}.out"
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), *(args or [])],
         cwd=tmp, env=env, stdout=stdout_path.open("w"), stderr=log_path.open("w"),
     )
     deadline = time.monotonic() + 30

@@ -36,6 +36,8 @@ class Event(Model):
     note = optional_text()
     public = fields.BooleanField(default=False)
     payload: dict[str, Any] = fields.JSONField(default=dict)  # type: ignore[assignment]
+    # The X-Request-ID of the request that appended it (None for the CLI, clocks, workers).
+    request_id = fields.CharField(max_length=128, null=True)
 
     actor_id: int | None
     incident_id: int | None

@@ -15,6 +15,7 @@ from typing import Any
 
 from app import db
 from app.events.models import Event
+from app.logs import current_request_id
 
 EVENT_APPEND_LOCK = 0x70C5_1E00  # arbitrary, stable key for pg_advisory_xact_lock
 
@@ -77,6 +78,7 @@ async def append(
         note=note,
         public=public,
         payload=payload or {},
+        request_id=current_request_id(),
         using_db=tx.connection,
     )
     for hook in _append_hooks:
