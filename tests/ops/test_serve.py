@@ -17,9 +17,10 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
+from websockets.typing import Subprotocol
 
 from tests.conftest import POSTGRES_URL
-from tests.fixtures_server import ROOT, RunningServer, free_port, start_server
+from tests.fixtures_server import ROOT, RunningServer, start_server
 
 BODY = json.dumps({"query": "{ __typename }"}).encode()
 
@@ -112,34 +113,27 @@ def test_requests_that_outlast_the_grace_period_are_cut_off(tmp_path: Path):
 
 
 def test_sigterm_closes_websockets_with_1001(tmp_path: Path):
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TOCSIN_LOG_LEVEL": "INFO",
-           "TOCSIN_DATABASE_URL": f"sqlite://{tmp_path / 'ws.db'}"}
-    log_path = tmp_path / "ws.log"
-    process = subprocess.Popen([sys.executable, "-m", "tests.ops.ws_app", str(port)],
-                               cwd=tmp_path, env=env, stderr=log_path.open("w"))
+    """A status-page subscriber on a real `tocsin serve` sees 1001 when the server stops."""
+    server = start_server(tmp_path, extra_env={"TOCSIN_LOG_LEVEL": "INFO"})
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        with connect(f"ws://127.0.0.1:{port}/echo") as websocket:
-            websocket.send("hello")
-            assert websocket.recv(timeout=5) == "hello"
-            process.send_signal(signal.SIGTERM)
+        url = server.url.replace("http://", "ws://") + "/graphql"
+        with connect(url, subprotocols=[Subprotocol("graphql-transport-ws")]) as websocket:
+            websocket.send(json.dumps({"type": "connection_init", "payload": {}}))
+            assert json.loads(websocket.recv(timeout=5))["type"] == "connection_ack"
+            websocket.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
+                "query": "subscription { statusPage { updatedAt } }"}}))
+            server.process.send_signal(signal.SIGTERM)
             with pytest.raises(ConnectionClosed) as closed:
-                websocket.recv(timeout=10)
+                while True:  # a first snapshot may arrive before the close
+                    websocket.recv(timeout=10)
         assert closed.value.rcvd is not None
         assert closed.value.rcvd.code == 1001
         assert closed.value.rcvd.reason == "server shutting down"
-        process.wait(timeout=15)
+        server.process.wait(timeout=15)
     finally:
-        if process.poll() is None:
-            process.kill()
-    assert "Traceback" not in log_path.read_text()
+        if server.process.poll() is None:
+            server.process.kill()
+    assert "Traceback" not in server.log_path.read_text()
 
 
 def test_production_logs_are_json_lines_carrying_the_request_id(tmp_path: Path):
