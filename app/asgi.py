@@ -9,6 +9,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -19,6 +21,7 @@ from app.config import Settings, get_settings
 from app.errors import Unauthenticated
 from app.graphql.context import Context
 from app.graphql.http import GraphQLHTTPEndpoint
+from app.graphql.ratelimit import Monotonic, RateLimiter
 from app.graphql.schema import build_schema
 from app.timesource import Clock, SystemClock
 
@@ -42,9 +45,11 @@ def bearer_token(header: str | None) -> str | None:
 
 
 def create_app(
-    settings: Settings | None = None, clock: Clock | None = None, *, manage_db: bool = True
+    settings: Settings | None = None, clock: Clock | None = None, *, manage_db: bool = True,
+    rate_clock: Monotonic | None = None,
 ) -> Starlette:
-    """`manage_db=False` leaves opening the database to the caller (tests do it once)."""
+    """`manage_db=False` leaves opening the database to the caller (tests do it once);
+    `rate_clock` is the monotonic time the rate limiter reads (tests move it by hand)."""
     runtime = Runtime(settings=settings or get_settings(), clock=clock or SystemClock())
     schema = build_schema(runtime.settings)
 
@@ -58,7 +63,10 @@ def create_app(
             client_address=request.client.host if request.client else None,
         )
 
-    graphql = GraphQLHTTPEndpoint(schema, build_context, graphiql=runtime.settings.graphiql_enabled)
+    limiter = RateLimiter(runtime.settings, rate_clock) if rate_clock else RateLimiter(
+        runtime.settings)
+    graphql = GraphQLHTTPEndpoint(schema, build_context, graphiql=runtime.settings.graphiql_enabled,
+                                  settings=runtime.settings, limiter=limiter)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -88,7 +96,13 @@ def create_app(
             Route("/readyz", readyz),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(
+            CORSMiddleware, allow_origins=runtime.settings.allowed_origins,
+            allow_methods=["GET", "POST"], allow_headers=["authorization", "content-type"],
+            max_age=600,
+        )],
     )
     app.state.runtime = runtime
     app.state.schema = schema
+    app.state.validator = schema.validator  # type: ignore[attr-defined]
     return app

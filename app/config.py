@@ -29,6 +29,14 @@ class Settings(BaseSettings):
     max_query_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 2000
+    # Hardening (issue 9): request size, batching, suggestions, rate limits.
+    max_body_bytes: int = 1_000_000
+    batching: bool = False
+    max_batch_size: int = 10
+    field_suggestions: bool | None = None
+    rate_limit_per_token: float = 200.0
+    rate_limit_per_address: float = 500.0
+    rate_limit_auth_failures: int = 30
 
     @field_validator("allowed_origins", mode="before")
     @classmethod
@@ -48,6 +56,13 @@ class Settings(BaseSettings):
     @property
     def graphiql_enabled(self) -> bool:
         return self.graphiql if self.graphiql is not None else not self.production
+
+    @property
+    def field_suggestions_enabled(self) -> bool:
+        """"Did you mean …" hints leak the schema: off whenever introspection is."""
+        if self.field_suggestions is not None:
+            return self.field_suggestions and self.introspection_enabled
+        return self.introspection_enabled
 
     @property
     def uses_sqlite(self) -> bool:
