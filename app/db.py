@@ -22,6 +22,7 @@ MODEL_MODULES = [
     "app.auth.models",
     "app.incidents.models",
     "app.events.models",
+    "app.audit.models",
 ]
 
 

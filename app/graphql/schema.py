@@ -11,11 +11,13 @@ from strawberry.extensions import MaxTokensLimiter, ParserCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from app.audit.schema import AuditQuery
 from app.auth.models import Role, User
 from app.auth.schema import AuthMutation, AuthQuery, UserType
 from app.config import Settings
 from app.events.models import Event
 from app.events.schema import EventQuery, EventType
+from app.graphql.audit import audit_every_mutation
 from app.graphql.context import Info
 from app.graphql.errors import ErrorCodes
 from app.graphql.ids import parse_global_id
@@ -67,9 +69,10 @@ class NodeQuery:
 
 
 Query = merge_types(
-    "Query", (NodeQuery, AuthQuery, IncidentQuery, EventQuery, StatusPageQuery)
+    "Query", (NodeQuery, AuthQuery, IncidentQuery, EventQuery, StatusPageQuery, AuditQuery)
 )
 Mutation = merge_types("Mutation", (IncidentMutation, AuthMutation))
+audit_every_mutation(Mutation)
 
 
 class TocsinSchema(strawberry.Schema):
