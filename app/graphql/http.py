@@ -79,6 +79,11 @@ def _wants_ide(request: Request) -> bool:
     return request.method == "GET" and "text/html" in accept and "query" not in request.query_params
 
 
+# PostgreSQL cannot store NUL in text, and no incident text needs one: refused everywhere alike.
+def nul_refused() -> RequestError:
+    return RequestError(400, "text must not contain NUL characters", "BAD_USER_INPUT")
+
+
 async def read_body(request: Request, max_bytes: int) -> bytes:
     """The body, refused with 413 once it passes `max_bytes` (declared or streamed)."""
     declared = request.headers.get("content-length")
@@ -111,6 +116,8 @@ async def read_params(
                                "LIMIT_EXCEEDED",
                                extensions=limit_extensions("maxBodyBytes", settings.max_body_bytes))
         params: dict[str, Any] = dict(request.query_params)
+        if any("\x00" in v or "\\u0000" in v for v in params.values()):
+            raise nul_refused()
         for key in ("variables", "extensions"):
             if key in params and params[key] != "":
                 try:
@@ -126,6 +133,8 @@ async def read_params(
         # cross-site without a CORS preflight.
         raise RequestError(415, "POST bodies must be application/json", "UNSUPPORTED_MEDIA_TYPE")
     body = await read_body(request, settings.max_body_bytes)
+    if b"\\u0000" in body or b"\x00" in body:
+        raise nul_refused()
     try:
         params = orjson.loads(body)
     except orjson.JSONDecodeError:

@@ -86,7 +86,12 @@ def make_validator(settings: Settings, cache_size: int = 1024) -> Validator:
     hide_suggestions = not settings.field_suggestions_enabled
 
     def run(schema: GraphQLSchema, document: Any) -> list[GraphQLError]:
-        return validate(schema, document, rules, hide_suggestions=hide_suggestions)
+        try:
+            return validate(schema, document, rules, hide_suggestions=hide_suggestions)
+        except RecursionError:  # e.g. a chain of hundreds of nested fragments
+            return [GraphQLError("the document is nested too deeply (limit maxQueryDepth)",
+                                 extensions=limit_extensions("maxQueryDepth",
+                                                             settings.max_query_depth))]
 
     @lru_cache(maxsize=cache_size)
     def cached(schema: GraphQLSchema, query: _QueryText) -> tuple[GraphQLError, ...]:
