@@ -18,7 +18,7 @@ from app.auth.models import Role
 from app.auth.service import create_user_with_token
 from app.timesource import FrozenClock
 
-pytest_plugins = ["tests.fixtures_api", "tests.fixtures_server"]
+pytest_plugins = ["tests.fixtures_api", "tests.fixtures_server", "tests.fixtures_postgres"]
 
 POSTGRES_URL = os.environ.get("TOCSIN_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
