@@ -33,7 +33,8 @@ EXPECTED_REFUSALS = {"INVALID_TRANSITION"}
 CREATE = """mutation($t: String!, $i: Impact!, $u: Urgency!) {
   createIncident(input: {title: $t, impact: $i, urgency: $u}) { id reference status } }"""
 MOVES = {
-    "acknowledge": "mutation($id: ID!) { acknowledgeIncident(id: $id, note: \"on it\") { status } }",
+    "acknowledge": "mutation($id: ID!) { acknowledgeIncident(id: $id, note: \"on it\") "
+                   "{ status } }",
     "progress": "mutation($id: ID!) { changeIncidentStatus(id: $id, status: IN_PROGRESS) "
                 "{ status } }",
     "hold": "mutation($id: ID!) { changeIncidentStatus(id: $id, status: ON_HOLD) { status } }",
