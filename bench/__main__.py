@@ -6,12 +6,13 @@ import asyncio
 import json
 from pathlib import Path
 
-from bench import list_read
+from bench import abuse, list_read
 
 
 async def measure() -> list[dict]:
     rows: list[dict] = []
     rows += await list_read.run()
+    rows += await abuse.run()
     return rows
 
 
