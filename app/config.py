@@ -7,9 +7,10 @@ GraphiQL and introspection on. `TOCSIN_ENV=production` turns the developer conve
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -24,7 +25,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     introspection: bool | None = None
     graphiql: bool | None = None
-    allowed_origins: list[str] = Field(default_factory=list)
+    # NoDecode: the variable is a comma-separated list, not JSON.
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_page_size: int = 100
     max_query_depth: int = 12
     max_aliases: int = 30

@@ -84,3 +84,11 @@ async def test_without_an_allow_list_no_foreign_origin_gets_cors_headers(app_cli
         r = await client.options("/graphql", headers={"origin": "https://a.example",
                                                       **PREFLIGHT})
     assert r.status_code == 400 and "access-control-allow-origin" not in r.headers
+
+
+def test_allowed_origins_come_from_a_comma_separated_variable(monkeypatch):
+    from app.config import Settings
+
+    monkeypatch.setenv("TOCSIN_ALLOWED_ORIGINS", "https://a.example, https://b.example")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.allowed_origins == ["https://a.example", "https://b.example"]
