@@ -43,6 +43,15 @@ class AuditedMutation(FieldExtension):
         context = info.context
         operation = info.field_name
         actor_id = context.user.id if context.user is not None else None
+        if actor_id is None:
+            # Anonymous: every mutation refuses it before touching the database, so no
+            # transaction is opened for it (an unauthenticated flood stays cheap); should one
+            # ever accept it, its success is still recorded, in a transaction of its own.
+            result = await next_(source, info, **kwargs)
+            await audit.record(operation, actor_id=None, address=context.client_address,
+                               target=target_of(kwargs, result), outcome=audit.OK,
+                               now=context.now())
+            return result
         try:
             async with db.atomic():
                 result = await next_(source, info, **kwargs)
