@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint format bench bench-full schema check-schema clean
+.PHONY: install run test lint format bench bench-full schema check-schema clean fuzz soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,14 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# Longer hardening runs: many more fuzzed documents; a 60 s load test with 50 clients.
+fuzz: install
+	TOCSIN_FUZZ_EXAMPLES=$${TOCSIN_FUZZ_EXAMPLES:-2000} $(BIN)/python -m pytest -q tests/hardening/test_fuzz.py
+
+soak: install
+	TOCSIN_SOAK_SECONDS=$${TOCSIN_SOAK_SECONDS:-60} TOCSIN_SOAK_CLIENTS=$${TOCSIN_SOAK_CLIENTS:-50} \
+		$(BIN)/python -m pytest -q tests/hardening/test_load.py
 
 lint: install
 	$(BIN)/ruff check app tests bench plugins

@@ -10,6 +10,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -20,6 +22,7 @@ from app.config import Settings, get_settings
 from app.errors import Unauthenticated
 from app.graphql.context import Context
 from app.graphql.http import GraphQLHTTPEndpoint
+from app.graphql.ratelimit import Monotonic, RateLimiter
 from app.graphql.schema import build_schema
 from app.live.runtime import LiveUpdates
 from app.ops.web import Operations
@@ -47,9 +50,11 @@ def bearer_token(header: str | None) -> str | None:
 
 
 def create_app(
-    settings: Settings | None = None, clock: Clock | None = None, *, manage_db: bool = True
+    settings: Settings | None = None, clock: Clock | None = None, *, manage_db: bool = True,
+    rate_clock: Monotonic | None = None,
 ) -> Starlette:
-    """`manage_db=False` leaves opening the database to the caller (tests do it once)."""
+    """`manage_db=False` leaves opening the database to the caller (tests do it once);
+    `rate_clock` is the monotonic time the rate limiter reads (tests move it by hand)."""
     runtime = Runtime(settings=settings or get_settings(), clock=clock or SystemClock())
     schema = build_schema(runtime.settings)
 
@@ -64,7 +69,10 @@ def create_app(
         )
 
     live = LiveUpdates(schema, runtime.settings, runtime.clock)
-    graphql = GraphQLHTTPEndpoint(schema, build_context, graphiql=runtime.settings.graphiql_enabled)
+    limiter = RateLimiter(runtime.settings, rate_clock) if rate_clock else RateLimiter(
+        runtime.settings)
+    graphql = GraphQLHTTPEndpoint(schema, build_context, graphiql=runtime.settings.graphiql_enabled,
+                                  settings=runtime.settings, limiter=limiter)
     ops = Operations(runtime.settings)  # /metrics, /readyz, request ids, draining
 
     async def healthz(request: Request) -> Response:
@@ -111,10 +119,16 @@ def create_app(
             *status_web.routes(),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(
+            CORSMiddleware, allow_origins=runtime.settings.allowed_origins,
+            allow_methods=["GET", "POST"], allow_headers=["authorization", "content-type"],
+            max_age=600,
+        )],
     )
     ops.install(app, schema)
     app.state.ops = ops
     app.state.runtime = runtime
     app.state.schema = schema
     app.state.live = live
+    app.state.validator = schema.validator  # type: ignore[attr-defined]
     return app

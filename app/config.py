@@ -62,6 +62,14 @@ class Settings(BaseSettings):
     metrics: bool = True
     metrics_gauge_timeout: float = 2.0
     shutdown_grace_seconds: float = 30.0
+    # Hardening (issue 9): request size, batching, suggestions, rate limits.
+    max_body_bytes: int = 1_000_000
+    batching: bool = False
+    max_batch_size: int = 10
+    field_suggestions: bool | None = None
+    rate_limit_per_token: float = 200.0
+    rate_limit_per_address: float = 500.0
+    rate_limit_auth_failures: int = 30
 
     @field_validator("allowed_origins", mode="before")
     @classmethod
@@ -104,6 +112,12 @@ class Settings(BaseSettings):
         if not self.delivery_retry_schedule.strip():
             return list(DEFAULT_SCHEDULE)
         return parse_schedule(self.delivery_retry_schedule)
+    @property
+    def field_suggestions_enabled(self) -> bool:
+        """"Did you mean …" hints leak the schema: off whenever introspection is."""
+        if self.field_suggestions is not None:
+            return self.field_suggestions and self.introspection_enabled
+        return self.introspection_enabled
 
     @property
     def uses_sqlite(self) -> bool:

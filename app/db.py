@@ -25,6 +25,7 @@ MODEL_MODULES = [
     "app.notifications.models",
     "app.slas.models",
     "app.problems.models",
+    "app.audit.models",
 ]
 
 

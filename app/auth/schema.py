@@ -9,7 +9,7 @@ import strawberry
 from app.auth import service
 from app.auth.models import ApiToken, Role, User
 from app.graphql.context import Info
-from app.graphql.ids import to_global_id
+from app.graphql.ids import decode_id, to_global_id
 from app.graphql.relay import Node
 
 RoleEnum = strawberry.enum(Role, name="Role")
@@ -71,6 +71,11 @@ class AuthQuery:
         info.context.require(Role.VIEWER)
         return [UserType.from_model(u) for u in await User.all().order_by("name")]
 
+    @strawberry.field(description="Every API token, newest first (ADMIN). Never the secret.")
+    async def api_tokens(self, info: Info) -> list[ApiTokenType]:
+        info.context.require(Role.ADMIN)
+        return [ApiTokenType.from_model(t, t.user) for t in await service.list_tokens()]
+
 
 @strawberry.type
 class AuthMutation:
@@ -88,3 +93,34 @@ class AuthMutation:
         return CreatedApiToken(
             token=issued.token, api_token=ApiTokenType.from_model(issued.api_token, user)
         )
+
+    @strawberry.mutation(
+        description="A further token for an existing user, for rotation (ADMIN)."
+    )
+    async def create_api_token_for_user(
+        self, info: Info, user_id: strawberry.ID, expires_at: datetime | None = None
+    ) -> CreatedApiToken:
+        info.context.require(Role.ADMIN)
+        issued = await service.create_token_for_user(
+            decode_id(user_id, "User", "userId"), now=info.context.now(), expires_at=expires_at
+        )
+        user = await User.get(id=issued.api_token.user_id)  # type: ignore[attr-defined]
+        return CreatedApiToken(
+            token=issued.token, api_token=ApiTokenType.from_model(issued.api_token, user)
+        )
+
+    @strawberry.mutation(description="Revoke a token; it stops working at once (ADMIN).")
+    async def revoke_api_token(self, info: Info, id: strawberry.ID) -> ApiTokenType:
+        info.context.require(Role.ADMIN)
+        revoked = await service.revoke_token(decode_id(id, "ApiToken"), now=info.context.now())
+        return ApiTokenType.from_model(revoked, revoked.user)
+
+    @strawberry.mutation(description="Change a user's role (ADMIN).")
+    async def set_user_role(
+        self, info: Info, user_id: strawberry.ID, role: RoleEnum  # type: ignore[valid-type]
+    ) -> UserType:
+        info.context.require(Role.ADMIN)
+        user = await service.set_user_role(
+            decode_id(user_id, "User", "userId"), Role(role), now=info.context.now()
+        )
+        return UserType.from_model(user)

@@ -12,7 +12,7 @@ from tortoise.exceptions import IntegrityError
 
 from app import db
 from app.auth.models import ApiToken, Role, User
-from app.errors import BadUserInput, Conflict, Unauthenticated
+from app.errors import BadUserInput, Conflict, NotFound, Unauthenticated
 
 TOKEN_PREFIX = "tocsin_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # don't write on every request
@@ -96,3 +96,55 @@ async def bootstrap_admin(*, now: datetime) -> IssuedToken | None:
     if await has_users():
         return None
     return await create_user_with_token("admin", Role.ADMIN, now=now)
+
+
+# ------------------------------------------------------------------ token management (ADMIN)
+
+
+async def list_tokens() -> list[ApiToken]:
+    """Every token (revoked and expired ones too), newest first, with its user."""
+    return await ApiToken.all().select_related("user").order_by("-created_at", "-id")
+
+
+async def create_token_for_user(
+    user_id: int, *, now: datetime, expires_at: datetime | None = None
+) -> IssuedToken:
+    """A further token for an existing user (rotation: issue the new, then revoke the old)."""
+    if expires_at is not None and expires_at <= now:
+        raise BadUserInput("expiresAt must be in the future", field="expiresAt")
+    async with db.atomic():
+        user = await User.get_or_none(id=user_id)
+        if user is None:
+            raise NotFound("no user with this id", field="userId")
+        if not user.active:
+            raise BadUserInput("the user is deactivated", field="userId")
+        return await _issue(user, user.name, now=now, expires_at=expires_at)
+
+
+async def revoke_token(token_id: int, *, now: datetime) -> ApiToken:
+    """Revoke a token; revoking it again keeps the first revocation time."""
+    async with db.atomic():
+        api_token = await ApiToken.filter(id=token_id).select_for_update().first()
+        if api_token is None:
+            raise NotFound("no API token with this id", field="id")
+        if api_token.revoked_at is None:
+            api_token.revoked_at = now
+            await api_token.save(update_fields=["revoked_at"])
+        await api_token.fetch_related("user")
+        return api_token
+
+
+async def set_user_role(user_id: int, role: Role, *, now: datetime) -> User:
+    """Change a user's role; the last active ADMIN cannot be demoted (CONFLICT)."""
+    async with db.atomic():
+        user = await User.filter(id=user_id).select_for_update().first()
+        if user is None:
+            raise NotFound("no user with this id", field="userId")
+        if Role(user.role) == Role.ADMIN and role != Role.ADMIN:
+            admins = await User.filter(role=Role.ADMIN, active=True).select_for_update()
+            if [a.id for a in admins] == [user.id]:
+                raise Conflict("the last active ADMIN cannot be demoted", field="role")
+        if Role(user.role) != role:
+            user.role = role
+            await user.save(update_fields=["role"])
+        return user

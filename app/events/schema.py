@@ -123,7 +123,8 @@ class EventQuery:
     ) -> EventConnection:
         info.context.require(Role.VIEWER)
         page = await service.list_events(
-            after=parse_sequence(after), types=types, first=page_size(first)
+            after=parse_sequence(after), types=types,
+            first=page_size(first, info.context.settings.max_page_size),
         )
         return event_connection(
             page.events, has_next=page.has_next, has_previous=after is not None, total=page.total

@@ -7,25 +7,21 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import strawberry
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
+from strawberry.extensions import MaxTokensLimiter, ParserCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from app.audit.schema import AuditQuery
 from app.auth.models import Role, User
 from app.auth.schema import AuthMutation, AuthQuery, UserType
 from app.config import Settings
 from app.events.models import Event
 from app.events.schema import EventQuery, EventType
+from app.graphql.audit import audit_every_mutation
 from app.graphql.context import Info
 from app.graphql.errors import ErrorCodes
 from app.graphql.ids import parse_global_id
+from app.graphql.limits import CachedValidation, make_validator
 from app.graphql.relay import Node
 from app.incidents.models import Incident, Service
 from app.incidents.schema import IncidentMutation, IncidentQuery, IncidentType, ServiceType
@@ -95,13 +91,14 @@ Query = merge_types(
     "Query",
     (
         NodeQuery, AuthQuery, IncidentQuery, EventQuery, StatusPageQuery, NotificationQuery,
-        SlaQuery, MetricsQuery, ProblemQuery,
+        SlaQuery, MetricsQuery, ProblemQuery, AuditQuery,
     ),
 )
 Mutation = merge_types(
     "Mutation",
     (IncidentMutation, AuthMutation, NotificationMutation, SlaMutation, ProblemMutation),
 )
+audit_every_mutation(Mutation)
 
 
 class TocsinSchema(strawberry.Schema):
@@ -111,19 +108,18 @@ class TocsinSchema(strawberry.Schema):
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
+    hide_suggestions = not settings.field_suggestions_enabled
+    # One validator per schema: the limits' rule classes are built once, so validation
+    # results can be cached (see app/graphql/limits.py).
+    validator = make_validator(settings)
     extensions: list[Any] = [
-        ErrorCodes,
+        lambda: ErrorCodes(hide_suggestions=hide_suggestions),
         lambda: ParserCache(maxsize=1024),
-        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
-        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        lambda: ValidationCache(maxsize=1024),
+        lambda: CachedValidation(validator),
     ]
-    if not settings.introspection_enabled:
-        from graphql.validation import NoSchemaIntrospectionCustomRule
-
-        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
-    return TocsinSchema(
+    if settings.max_tokens > 0:
+        extensions.append(lambda: MaxTokensLimiter(max_token_count=settings.max_tokens))
+    schema = TocsinSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -131,5 +127,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         extensions=extensions,
         config=StrawberryConfig(auto_camel_case=True),
     )
+    schema.validator = validator  # type: ignore[attr-defined]
+    return schema
 
 

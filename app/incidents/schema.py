@@ -143,7 +143,7 @@ class IncidentType(Node):
     async def timeline(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> EventConnection:
-        size = page_size(first)
+        size = page_size(first, info.context.settings.max_page_size)
         piece = await info.context.loaders.timeline.load((self.pk, size, parse_sequence(after)))
         return event_connection(
             piece.events, has_next=piece.has_next, has_previous=after is not None,

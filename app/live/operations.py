@@ -25,17 +25,14 @@ from graphql import (
     execute,
     get_operation_ast,
     parse,
-    specified_rules,
     validate,
 )
 from graphql.execution.values import get_argument_values, get_variable_values
 from graphql.language import Visitor, visit
-from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions.max_aliases import create_validator as aliases_rule
-from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 
 from app.config import Settings
 from app.graphql.errors import public_error
+from app.graphql.limits import validation_rules
 
 
 class OperationError(Exception):
@@ -75,13 +72,8 @@ class DocumentCache:
         self.settings = settings
         self.maxsize = maxsize
         self._cache: OrderedDict[str, Document] = OrderedDict()
-        self.rules = [
-            *specified_rules,
-            depth_rule(settings.max_query_depth, None),
-            aliases_rule(settings.max_aliases),
-        ]
-        if not settings.introspection_enabled:
-            self.rules.append(NoSchemaIntrospectionCustomRule)
+        # The same rules as HTTP (app/graphql/limits.py): a limit refuses with the same code.
+        self.rules = list(validation_rules(settings))
 
     def document(self, text: str) -> Document:
         found = self._cache.get(text)
