@@ -112,6 +112,7 @@ class Settings(BaseSettings):
         if not self.delivery_retry_schedule.strip():
             return list(DEFAULT_SCHEDULE)
         return parse_schedule(self.delivery_retry_schedule)
+
     @property
     def field_suggestions_enabled(self) -> bool:
         """"Did you mean …" hints leak the schema: off whenever introspection is."""
