@@ -9,12 +9,12 @@ from typing import Any
 import strawberry
 from strawberry.extensions import (
     AddValidationRules,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.extensions.max_aliases import create_validator as alias_limit_rule
+from strawberry.extensions.query_depth_limiter import create_validator as depth_limit_rule
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
@@ -101,18 +101,22 @@ class TocsinSchema(strawberry.Schema):
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
-    extensions: list[Any] = [
-        ErrorCodes,
-        lambda: ParserCache(maxsize=1024),
-        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
-        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        lambda: ValidationCache(maxsize=1024),
-    ]
+    # The depth and alias limits as rule classes made once per schema: strawberry's
+    # QueryDepthLimiter / MaxAliasesLimiter make new classes per request, and the rules are
+    # part of ValidationCache's key, so every request was validated from scratch (~1 ms).
+    rules: list[Any] = [depth_limit_rule(settings.max_query_depth, None),
+                        alias_limit_rule(settings.max_aliases)]
     if not settings.introspection_enabled:
         from graphql.validation import NoSchemaIntrospectionCustomRule
 
-        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
+        rules.append(NoSchemaIntrospectionCustomRule)
+    extensions: list[Any] = [
+        ErrorCodes,
+        lambda: ParserCache(maxsize=1024),
+        lambda: AddValidationRules(rules),
+        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        lambda: ValidationCache(maxsize=1024),
+    ]
     return TocsinSchema(
         query=Query,
         mutation=Mutation,
