@@ -37,8 +37,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     lines = [f"{'benchmark'.ljust(width)}  {'figure':>10}  {'baseline':>10}  {'ratio':>6}  "
              f"{'p50/p99 ms (ours | baseline)':<30}  unit"]
     for r in rows:
-        if math.isnan(r["figure"]):
-            lines.append(r["name"])
+        if r["figure"] is None or r["baseline"] is None or math.isnan(r["figure"]):
+            lines.append(f"{r['name'].ljust(width)}  {'-':>10}  {'-':>10}  {'-':>6}  {r['unit']}")
             continue
         lines.append(f"{r['name'].ljust(width)}  {r['figure']:>10.1f}  {r['baseline']:>10.1f}  "
                      f"{r['ratio']:>6.2f}  {_latency(r):<30}  {r['unit']}")

@@ -42,7 +42,7 @@ WARMUP = 1.0
 READERS = 8  # connections of the read load
 WRITE_RATE = 8.0  # lifecycles per second = 24 mutations per second
 WRITERS = 4  # connections of the lifecycle write benchmark
-SATURATION = 64  # connections for the event loop comparison
+SATURATION = 32  # connections for the event loop comparison
 
 
 def free_port() -> int:
@@ -138,15 +138,22 @@ async def check_same_json(ours: int, base: int, seeded: seeding.Seeded) -> None:
 def row(name: str, ours: dict[str, Any], base: dict[str, Any], key: str = "rps",
         unit: str = "req/s (baseline: bare Starlette + same SQL)",
         ratio: float | None = None) -> dict[str, Any]:
-    return {"name": name, "figure": ours[key], "baseline": base[key],
-            "ratio": ratio if ratio is not None else ours[key] / base[key], "unit": unit,
+    figure, baseline = ours[key], base[key]
+    if ratio is None:
+        ratio = figure / baseline if figure is not None and baseline else float("nan")
+    return {"name": name, "figure": figure, "baseline": baseline, "ratio": ratio, "unit": unit,
             "p50_ms": ours.get("p50_ms"), "p99_ms": ours.get("p99_ms"),
             "baseline_p50_ms": base.get("p50_ms"), "baseline_p99_ms": base.get("p99_ms")}
+
+
+def progress(text: str) -> None:
+    print(f"  … {text}", file=sys.stderr, flush=True)
 
 
 async def pair(ours_args: list[str], base_args: list[str]) -> tuple[dict[str, Any],
                                                                    dict[str, Any]]:
     """Baseline, then Tocsin, back to back."""
+    progress(" ".join(ours_args[:1] + ours_args[-1:])[:80])
     base = await load(*base_args)
     ours = await load(*ours_args)
     for result in (base, ours):
