@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     lines = [f"{'benchmark'.ljust(width)}  {'figure':>10}  {'baseline':>10}  {'ratio':>6}  "
              f"{'p50/p99 ms (ours | baseline)':<30}  unit"]
     for r in rows:
-        if r["figure"] is None or r["baseline"] is None or math.isnan(r["figure"]):
+        if r["figure"] is None or r["baseline"] is None or r["ratio"] is None:
             lines.append(f"{r['name'].ljust(width)}  {'-':>10}  {'-':>10}  {'-':>6}  {r['unit']}")
             continue
         lines.append(f"{r['name'].ljust(width)}  {r['figure']:>10.1f}  {r['baseline']:>10.1f}  "

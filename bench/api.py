@@ -140,7 +140,7 @@ def row(name: str, ours: dict[str, Any], base: dict[str, Any], key: str = "rps",
         ratio: float | None = None) -> dict[str, Any]:
     figure, baseline = ours[key], base[key]
     if ratio is None:
-        ratio = figure / baseline if figure is not None and baseline else float("nan")
+        ratio = figure / baseline if figure is not None and baseline else None
     return {"name": name, "figure": figure, "baseline": baseline, "ratio": ratio, "unit": unit,
             "p50_ms": ours.get("p50_ms"), "p99_ms": ours.get("p99_ms"),
             "baseline_p50_ms": base.get("p50_ms"), "baseline_p99_ms": base.get("p99_ms")}
@@ -240,8 +240,7 @@ async def run() -> list[dict[str, Any]]:
     base = seeding.postgres_base()
     if not base:
         rows.append({"name": "PostgreSQL: skipped (set TOCSIN_BENCH_POSTGRES_URL)",
-                     "figure": float("nan"), "baseline": float("nan"), "ratio": float("nan"),
-                     "unit": ""})
+                     "figure": None, "baseline": None, "ratio": None, "unit": ""})
         return rows
     created: list[str] = []
 
