@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -21,7 +22,7 @@ class Page(Generic[T]):
     cursors: list[str]
     has_next: bool
     has_previous: bool
-    total: int
+    total: int | Callable[[], Awaitable[int]]  # a count, or how to count when asked
 
 
 def page_size(first: int | None, maximum: int = MAX_PAGE_SIZE) -> int:

@@ -1,17 +1,20 @@
-"""`make bench`: run every benchmark module and print one table of figures and ratios."""
+"""`make bench`: run every benchmark module and print one table of figures and ratios
+(bench/results/latest.json holds the same rows). TOCSIN_BENCH_FULL=1 runs the full scales."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
+from typing import Any
 
-from bench import abuse, deliveries, fanout, known_errors, list_read, ops_overhead, sla_clock
+from bench import abuse, api, deliveries, fanout, known_errors, ops_overhead, sla_clock
 
 
-async def measure() -> list[dict]:
-    rows: list[dict] = []
-    rows += await list_read.run()
+async def measure() -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    rows += await api.run()
     rows += await deliveries.run()
     rows += await sla_clock.run()
     rows += await fanout.run()
@@ -21,13 +24,35 @@ async def measure() -> list[dict]:
     return rows
 
 
-def main() -> None:
-    rows = asyncio.run(measure())
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _latency(row: dict[str, Any]) -> str:
+    if "p50_ms" not in row:
+        return ""
+    return (f"{_ms(row['p50_ms'])}/{_ms(row['p99_ms'])} | "
+            f"{_ms(row['baseline_p50_ms'])}/{_ms(row['baseline_p99_ms'])}")
+
+
+def table(rows: list[dict[str, Any]]) -> str:
     width = max(len(r["name"]) for r in rows)
-    print(f"{'benchmark'.ljust(width)}  {'figure':>14}  {'baseline':>14}  {'ratio':>6}")
+    lines = [f"{'benchmark'.ljust(width)}  {'figure':>10}  {'baseline':>10}  {'ratio':>6}  "
+             f"{'p50/p99 ms (ours | baseline)':<30}  unit"]
     for r in rows:
-        print(f"{r['name'].ljust(width)}  {r['figure']:>14.1f}  {r['baseline']:>14.1f}  "
-              f"{r['ratio']:>6.2f}   {r['unit']}")
+        if r["figure"] is None or r["baseline"] is None or r["ratio"] is None:
+            lines.append(f"{r['name'].ljust(width)}  {'-':>10}  {'-':>10}  {'-':>6}  {r['unit']}")
+            continue
+        lines.append(f"{r['name'].ljust(width)}  {r['figure']:>10.1f}  {r['baseline']:>10.1f}  "
+                     f"{r['ratio']:>6.2f}  {_latency(r):<30}  {r['unit']}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    started = time.monotonic()
+    rows = asyncio.run(measure())
+    print(table(rows))
+    print(f"\n({time.monotonic() - started:.0f} s)")
     out = Path("bench/results")
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(rows, indent=2))

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,19 @@ from app.incidents import service
 from app.incidents.models import Impact, Urgency
 from app.ops.requests import RequestMiddleware
 from app.timesource import SystemClock
-from bench.list_read import _rate
+
+
+async def _rate(client: httpx.AsyncClient,
+                send: Callable[[httpx.AsyncClient], Awaitable[None]],
+                seconds: float = 3.0) -> float:
+    """Requests per second of `send`, after a short warm-up."""
+    for _ in range(20):
+        await send(client)
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        await send(client)
+        count += 1
+    return count / (time.perf_counter() - start)
 
 BODY = {"query": "{ __typename }"}
 

@@ -3,6 +3,7 @@ generic Connection/Edge types (named e.g. IncidentConnection / IncidentEdge)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 import strawberry
@@ -35,7 +36,12 @@ class Edge(Generic[T]):
 class Connection(Generic[T]):
     edges: list[Edge[T]]
     page_info: PageInfo
-    total_count: int
+    total: strawberry.Private[int | Callable[[], Awaitable[int]]]
+
+    @strawberry.field
+    async def total_count(self) -> int:
+        """Counted only when asked for: on a large table the count costs more than the page."""
+        return self.total if isinstance(self.total, int) else await self.total()
 
 
 def connection_from_page(page: Page, nodes: list[T]) -> Connection[T]:
@@ -48,5 +54,5 @@ def connection_from_page(page: Page, nodes: list[T]) -> Connection[T]:
             start_cursor=page.cursors[0] if page.cursors else None,
             end_cursor=page.cursors[-1] if page.cursors else None,
         ),
-        total_count=page.total,
+        total=page.total,
     )

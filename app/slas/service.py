@@ -352,7 +352,8 @@ async def load_timers(incident_ids: Sequence[int]
                       ) -> dict[int, list[tuple[SlaTimer, BusinessCalendar]]]:
     """Each incident's timers (RESPONSE first) with their calendars: two queries whatever the
     number of incidents."""
-    rows = await SlaTimer.filter(incident_id__in=list(incident_ids))
+    # Plain rows, not models: a page of 50 incidents reads 100 timers (see db.plain_rows).
+    rows: list[Any] = await db.plain_rows(SlaTimer.filter(incident_id__in=list(incident_ids)))
     policies = await SlaPolicy.filter(
         id__in=list({t.policy_id for t in rows if t.policy_id is not None}))
     cals = _Calendars()
