@@ -6,7 +6,16 @@ import asyncio
 import json
 from pathlib import Path
 
-from bench import abuse, deliveries, fanout, known_errors, list_read, ops_overhead, sla_clock
+from bench import (
+    abuse,
+    deliveries,
+    fanout,
+    known_errors,
+    list_read,
+    ops_gauges,
+    ops_overhead,
+    sla_clock,
+)
 
 
 async def measure() -> list[dict]:
@@ -17,6 +26,7 @@ async def measure() -> list[dict]:
     rows += await fanout.run()
     rows += await known_errors.run()
     rows += await ops_overhead.run()
+    rows += await ops_gauges.run()
     rows += await abuse.run()
     return rows
 

@@ -1,14 +1,15 @@
 """The scrape-time gauges Tocsin's core provides, read from the database at each scrape (so
 every API process reports the same truth, whoever did the work). Each is one small grouped
-query over an indexed column; the unbounded parts of the tables (delivered rows, stopped
-timers) are only counted where an index range reaches them.
+query over an index range; the unbounded parts of the tables (delivered rows, stopped
+timers) are never scanned whole: `bench/ops_gauges.py` measures a scrape over 100,000
+deliveries against one over 1,000.
 
 Other domains may register theirs beside their own code with `app.ops.metrics.register_gauge`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from tortoise.expressions import Q
 from tortoise.functions import Count, Min
@@ -68,21 +69,36 @@ def _aware(moment: datetime | str, now: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=now.tzinfo)
 
 
-async def deliveries_by_plugin_and_status() -> GaugeRows:
-    """Every delivery by its channel's plugin and its status; one grouped count over the
-    deliveries' (status, …) index and a lookup of the (few) channels."""
-    rows = await (
-        Delivery.all().annotate(n=Count("id")).group_by("channel_id", "status")
-        .values("channel_id", "status", "n")
-    )
-    plugins = dict(await NotificationChannel.all().values_list("id", "plugin"))
-    counts: GaugeRows = {(str(plugin), str(status)): 0.0
-                         for plugin in set(plugins.values()) for status in DeliveryStatus}
-    for row in rows:
-        plugin = str(plugins.get(row["channel_id"], "unknown"))
-        key = (plugin, str(row["status"]))
-        counts[key] = counts.get(key, 0.0) + float(row["n"])
-    return counts
+DELIVERED_WINDOW = timedelta(hours=1)
+
+
+def deliveries_by_plugin_and_status(clock: Clock) -> GaugeCollect:
+    async def collect() -> GaugeRows:
+        """Deliveries by their channel's plugin and status: PENDING, RETRYING and DEAD all of
+        them, DELIVERED those delivered in the last hour. Two index ranges — (status,
+        next_attempt_at) and (status, delivered_at) — never a scan of the whole history."""
+        now = clock.now()
+        waiting_or_dead = await (
+            Delivery.filter(status__in=[*DUE_STATUSES, DeliveryStatus.DEAD])
+            .annotate(n=Count("id")).group_by("channel_id", "status")
+            .values("channel_id", "status", "n")
+        )
+        delivered = await (
+            Delivery.filter(status=DeliveryStatus.DELIVERED,
+                            delivered_at__gte=now - DELIVERED_WINDOW)
+            .annotate(n=Count("id")).group_by("channel_id").values("channel_id", "n")
+        )
+        plugins = dict(await NotificationChannel.all().values_list("id", "plugin"))
+        counts: GaugeRows = {(str(plugin), str(status)): 0.0
+                             for plugin in set(plugins.values()) for status in DeliveryStatus}
+        rows = [*waiting_or_dead, *({**row, "status": DeliveryStatus.DELIVERED}
+                                    for row in delivered)]
+        for row in rows:
+            key = (str(plugins.get(row["channel_id"], "unknown")), str(row["status"]))
+            counts[key] = counts.get(key, 0.0) + float(row["n"])
+        return counts
+
+    return collect
 
 
 SLA_GAUGE_STATES = ("RUNNING", "PAUSED", "BREACHED")
@@ -133,8 +149,9 @@ def register_core_gauges(clock: Clock | None = None) -> None:
         outbox_oldest_pending_age(clock),
     )
     register_gauge(
-        "tocsin_deliveries", "Deliveries by their channel's plugin and status.",
-        deliveries_by_plugin_and_status, labels=("plugin", "status"),
+        "tocsin_deliveries",
+        "Deliveries by their channel's plugin and status (DELIVERED: in the last hour).",
+        deliveries_by_plugin_and_status(clock), labels=("plugin", "status"),
     )
     register_gauge(
         "tocsin_sla_timers",

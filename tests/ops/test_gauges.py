@@ -60,6 +60,12 @@ async def test_outbox_and_deliveries_gauges_follow_the_worker(
     samples = await scrape(http)
     assert value(samples, "tocsin_outbox_oldest_pending_age_seconds") == 15
 
+    clock.advance(3600)  # DELIVERED counts the last hour (an index range, not the history)
+    samples = await scrape(http)
+    assert value(samples, "tocsin_deliveries", plugin="recorder", status="DELIVERED") == 0
+    assert value(samples, "tocsin_deliveries", plugin="recorder", status="DEAD") == 1
+    assert value(samples, "tocsin_deliveries", plugin="recorder", status="RETRYING") == 1
+
 
 async def test_sla_timer_gauges_count_open_work_running_paused_and_breached(
         http, users, clock, covered):
