@@ -3,6 +3,7 @@ test stops and starts again. The subscriptions gauge is read from the same proce
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import socket
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from redis.exceptions import RedisError
 from websockets.sync.client import connect
 from websockets.typing import Subprotocol
 
@@ -112,3 +114,29 @@ def test_readyz_answers_503_naming_the_broker_while_redis_is_down(tmp_path, priv
     finally:
         stop_server(server)
     assert "Traceback" not in server.log_path.read_text()
+
+
+async def test_each_broker_adapter_pings_its_server_and_raises_when_it_is_gone(private_redis):
+    from app.broker import create_broker
+    from tests.conftest import POSTGRES_URL
+
+    closed = free_port()  # nothing listens here
+    urls = [("memory://", None), (private_redis.url, f"redis://127.0.0.1:{closed}/0")]
+    if POSTGRES_URL:
+        urls.append((POSTGRES_URL, f"postgres://postgres@127.0.0.1:{closed}/nowhere"))
+    for up_url, down_url in urls:
+        up = create_broker(up_url, channel="tocsin_ping_test")
+        await up.start()
+        try:
+            await asyncio.wait_for(up.ping(), 5)
+        finally:
+            await up.close()
+        if down_url is None:
+            continue
+        down = create_broker(down_url, channel="tocsin_ping_test")
+        await down.start()
+        try:
+            with pytest.raises((OSError, ConnectionError, RedisError)):
+                await asyncio.wait_for(down.ping(), 5)
+        finally:
+            await down.close()
