@@ -73,7 +73,7 @@ def create_app(
         runtime.settings)
     graphql = GraphQLHTTPEndpoint(schema, build_context, graphiql=runtime.settings.graphiql_enabled,
                                   settings=runtime.settings, limiter=limiter)
-    ops = Operations(runtime.settings)  # /metrics, /readyz, request ids, draining
+    ops = Operations(runtime.settings, runtime.clock)  # /metrics, /readyz, request ids, draining
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -88,6 +88,7 @@ def create_app(
         if sla_clock is not None:
             sla_clock.start()
         await live.start()
+        ops.live_started(live)  # the broker's readiness check, the subscriptions gauge
         # Long-lived start-up objects leave the collector's view: full collections stay short.
         gc.collect()
         gc.freeze()

@@ -60,7 +60,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log.error("%s", refused)
         return 2
     if args.no_worker:
-        os.environ["TOCSIN_WORKER"] = "false"  # read by the app factory in each process
+        # Read by the app factory in each process; re-read here too, since one process
+        # (--workers 1) builds its app from this process's cached settings.
+        os.environ["TOCSIN_WORKER"] = "false"
+        get_settings.cache_clear()
+        settings = get_settings()
     if not _secrets_ready(settings):
         return 2
     asyncio.run(_migrate(settings))

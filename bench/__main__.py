@@ -9,7 +9,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import abuse, api, deliveries, fanout, known_errors, ops_overhead, sla_clock
+from bench import (
+    abuse,
+    api,
+    deliveries,
+    fanout,
+    known_errors,
+    ops_gauges,
+    ops_overhead,
+    sla_clock,
+)
 
 
 async def measure() -> list[dict[str, Any]]:
@@ -20,6 +29,7 @@ async def measure() -> list[dict[str, Any]]:
     rows += await fanout.run()
     rows += await known_errors.run()
     rows += await ops_overhead.run()
+    rows += await ops_gauges.run()
     rows += await abuse.run()
     return rows
 

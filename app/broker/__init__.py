@@ -42,6 +42,10 @@ class Broker(Protocol):
     def subscribe(self) -> AsyncIterator[Notice]:
         """The live stream of notices, until `close()`."""
 
+    async def ping(self) -> None:
+        """Raise unless the broker is reachable now: one round trip to its server, and the
+        listening connection up (when a stream runs). `/readyz` calls it as "broker"."""
+
     async def close(self) -> None: ...
 
 

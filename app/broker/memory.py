@@ -19,6 +19,9 @@ class MemoryBroker:
     async def start(self) -> None:
         return None
 
+    async def ping(self) -> None:
+        return None  # in this process: reachable while the process runs
+
     async def publish(self, events: Sequence[Event]) -> None:
         for queue in self._queues:
             for event in events:

@@ -45,6 +45,7 @@ class PostgresBroker:
         self._wake: asyncio.Queue[object] | None = None
         # names the listening connection in pg_stat_activity
         self.listener_name = f"tocsin-listener {channel}"[:63]
+        self.listening: bool | None = None  # None until a stream subscribes
 
     async def start(self) -> None:
         return None  # connections are opened on first use, and again after a loss
@@ -54,6 +55,19 @@ class PostgresBroker:
             self._publisher = await asyncpg.connect(
                 self.dsn, server_settings={"application_name": "tocsin-publisher"})
         return self._publisher
+
+    async def ping(self) -> None:
+        async with self._publish_lock:
+            try:
+                conn = await self._publishing_connection()
+                await conn.fetchval("SELECT 1")
+            except BaseException:
+                if self._publisher is not None:
+                    self._publisher.terminate()  # broken or cut off mid-query
+                self._publisher = None  # reconnect on next use
+                raise
+        if self.listening is False:
+            raise ConnectionError("the PostgreSQL broker's listening connection is down")
 
     async def publish(self, events: Sequence[Event]) -> None:
         async with self._publish_lock:
@@ -82,6 +96,7 @@ class PostgresBroker:
                 conn = await asyncpg.connect(
                     self.dsn, server_settings={"application_name": self.listener_name})
             except (OSError, asyncpg.PostgresError) as exc:
+                self.listening = False
                 delay = RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)]
                 attempt += 1
                 log.warning("PostgreSQL broker cannot connect (%s); retrying in %ss", exc, delay)
@@ -91,6 +106,7 @@ class PostgresBroker:
                 conn.add_termination_listener(on_lost)
                 await conn.add_listener(self.channel, on_notify)
                 attempt = 0
+                self.listening = True
                 yield Resync()
                 while True:
                     item = await queue.get()
@@ -100,6 +116,7 @@ class PostgresBroker:
                     sequence, event = decode(item)
                     yield EventNotice(sequence, event)
                 if not self._closed.is_set():
+                    self.listening = False
                     log.warning("PostgreSQL broker connection lost; reconnecting")
             finally:
                 if not conn.is_closed():

@@ -29,10 +29,18 @@ class RedisBroker:
         self._client: aioredis.Redis | None = None
         self._closed = asyncio.Event()
         self.listener_name = f"tocsin-listener-{channel}"  # names the connection in CLIENT LIST
+        self.listening: bool | None = None  # None until a stream subscribes
 
     async def start(self) -> None:
         self._client = aioredis.Redis.from_url(
             self.url, client_name=f"tocsin-publisher-{self.channel}")
+
+    async def ping(self) -> None:
+        if self._client is None:
+            raise ConnectionError("the Redis broker is not started")
+        await self._client.ping()
+        if self.listening is False:
+            raise ConnectionError("the Redis broker's listening connection is down")
 
     async def publish(self, events: Sequence[Event]) -> None:
         assert self._client is not None, "start() the broker first"
@@ -52,6 +60,7 @@ class RedisBroker:
             try:
                 await pubsub.subscribe(self.channel)
                 attempt = 0
+                self.listening = True
                 yield Resync()
                 while not self._closed.is_set():
                     message = await pubsub.get_message(timeout=1.0)
@@ -60,6 +69,7 @@ class RedisBroker:
                     sequence, event = decode(message["data"])
                     yield EventNotice(sequence, event)
             except (RedisError, OSError) as exc:
+                self.listening = False
                 delay = RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)]
                 attempt += 1
                 log.warning("Redis broker connection lost (%s); reconnecting in %ss", exc, delay)

@@ -30,6 +30,7 @@ from app.config import Settings
 from app.events import service as events
 from app.events.models import Event
 from app.incidents.models import Incident, Service
+from app.logs import bound_request_id
 from app.notifications import channels as configs
 from app.notifications.messages import EventFacts, build_message
 from app.notifications.models import (
@@ -100,6 +101,7 @@ class Job:
     incident: Incident | None = None
     problem: str | None = None  # why it cannot be sent at all (plugin missing, …)
     permanent: bool = False
+    request_id: str | None = None  # of the request that appended the event: logs carry it
 
 
 @dataclass
@@ -182,7 +184,9 @@ class Dispatcher:
         jobs: list[Job] = []
         for delivery in claimed:
             channel = channels.get(delivery.channel_id)
-            job = Job(delivery=delivery, channel=channel)
+            event = events_by_id.get(delivery.event_id) if delivery.event_id else None
+            job = Job(delivery=delivery, channel=channel,
+                      request_id=event.request_id if event is not None else None)
             jobs.append(job)
             if channel is None:
                 job.problem, job.permanent = "the channel was deleted", True
@@ -195,7 +199,6 @@ class Dispatcher:
             job.notifier, job.config, job.problem = plugin_state[channel.id]
             if job.problem:
                 continue
-            event = events_by_id.get(delivery.event_id) if delivery.event_id else None
             incident = incidents.get(event.incident_id) if event and event.incident_id else None
             job.incident = incident
             facts = _facts(delivery, event, incident, services)
@@ -226,6 +229,15 @@ class Dispatcher:
     # ------------------------------------------------------------------ sending
 
     async def _send(self, job: Job) -> DeliveryResult:
+        # Each send runs in its own task (gather), so the binding stays with this delivery.
+        with bound_request_id(job.request_id):
+            result = await self._send_bound(job)
+            log.debug("delivery %s via %s: %s%s", job.delivery.id,
+                      job.channel.plugin if job.channel else "?", result.outcome,
+                      f" ({result.error})" if result.error else "")
+            return result
+
+    async def _send_bound(self, job: Job) -> DeliveryResult:
         if job.problem is not None:
             if job.permanent:
                 return DeliveryResult.failed(job.problem)
@@ -268,13 +280,16 @@ class Dispatcher:
                 report.outcomes[job.delivery.id] = result
                 if job.delivery.id not in held:
                     report.lost_claims += 1
-                    log.warning("delivery %s: lease lost before its outcome was recorded",
-                                job.delivery.id)
+                    with bound_request_id(job.request_id):
+                        log.warning("delivery %s: lease lost before its outcome was recorded",
+                                    job.delivery.id)
                     continue
                 if result.outcome == "delivered":
                     delivered.append((job, result))
                 else:
-                    await self._record_failure(job, result, now)
+                    # A delivery.dead event carries the request id of the event it was about.
+                    with bound_request_id(job.request_id):
+                        await self._record_failure(job, result, now)
                     if result.outcome == "retry" and job.delivery.status == DeliveryStatus.RETRYING:
                         report.retrying += 1
                     else:

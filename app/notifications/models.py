@@ -91,4 +91,6 @@ class Delivery(Model):
 
     class Meta:
         table = "deliveries"
-        indexes = (("status", "next_attempt_at"), ("channel_id", "id"))
+        # (status, delivered_at): /metrics counts recent deliveries without a full scan
+        indexes = (("status", "next_attempt_at"), ("channel_id", "id"),
+                   ("status", "delivered_at"))

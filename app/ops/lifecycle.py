@@ -1,8 +1,8 @@
 """Readiness checks and draining hooks: the seams other parts join.
 
-Readiness: `/readyz` runs every registered check (the database always; the event broker once
-the live-update code registers it with `add_readiness_check("broker", broker.ping)`). A check
-is an async function that raises (or times out) when its dependency is unreachable.
+Readiness: `/readyz` runs every registered check (the database; the event broker, registered
+by the app lifespan once live updates run as `add_readiness_check("broker", broker.ping)`). A
+check is an async function that raises (or times out) when its dependency is unreachable.
 
 Draining: when `tocsin serve` receives SIGTERM it first marks the process as draining (so
 `/readyz` answers 503 and load balancers stop sending it traffic), then runs every hook

@@ -13,8 +13,9 @@ from app import db
 from app.config import Settings
 from app.ops import lifecycle
 from app.ops.gauges import register_core_gauges
-from app.ops.metrics import Metrics, instrument_schema
+from app.ops.metrics import Metrics, instrument_schema, register_gauge, unregister_gauge
 from app.ops.requests import OpenWebSockets, RequestMiddleware
+from app.timesource import Clock
 
 READINESS_TIMEOUT = 2.0
 
@@ -24,8 +25,9 @@ async def check_database() -> None:
 
 
 class Operations:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
+        self.clock = clock
         self.metrics = Metrics()
         self.websockets = OpenWebSockets()
 
@@ -39,11 +41,25 @@ class Operations:
         )
         lifecycle.add_readiness_check("database", check_database)
         lifecycle.on_draining(self.websockets.close_all)
-        register_core_gauges()
+        register_core_gauges(self.clock)
+
+    def live_started(self, live: Any) -> None:
+        """Lifespan start, once live updates run: /readyz checks the event broker, and
+        /metrics reports this process's subscriptions."""
+        lifecycle.add_readiness_check("broker", live.broker.ping)
+
+        async def subscriptions() -> float:
+            return float(live.fanout.subscriber_count)
+
+        register_gauge("tocsin_subscriptions",
+                       "GraphQL subscriptions open in this process (all WebSocket connections).",
+                       subscriptions)
 
     async def stop(self) -> None:
         """Lifespan shutdown: this app's WebSockets no longer need closing on drain."""
         lifecycle.remove_draining_hook(self.websockets.close_all)
+        lifecycle.remove_readiness_check("broker")
+        unregister_gauge("tocsin_subscriptions")
 
     async def metrics_endpoint(self, request: Request) -> Response:
         body = await self.metrics.exposition(self.settings.metrics_gauge_timeout)

@@ -93,6 +93,7 @@ def test_sigterm_lets_an_in_flight_request_finish_and_refuses_new_ones(tmp_path:
             server.process.kill()
     log = server.log_path.read_text()
     assert "Traceback" not in log and "Cancel" not in log
+    assert "delivery worker started" in log  # without --no-worker, serve runs one
 
 
 def test_requests_that_outlast_the_grace_period_are_cut_off(tmp_path: Path):
@@ -195,12 +196,16 @@ def test_several_processes_refuse_the_in_process_broker(tmp_path: Path):
 
 def test_one_process_may_use_sqlite_and_the_in_process_broker_without_a_worker(
         tmp_path: Path):
-    server = start_server(tmp_path, args=["--workers", "1", "--no-worker"])
+    server = start_server(tmp_path, args=["--workers", "1", "--no-worker"],
+                          extra_env={"TOCSIN_LOG_LEVEL": "INFO"})
     try:
         assert httpx.get(server.url + "/readyz").status_code == 200
     finally:
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(timeout=15) is not None
+    log = server.log_path.read_text()
+    assert "Application startup complete" in log
+    assert "delivery worker started" not in log  # left to `tocsin worker` processes
 
 
 @pytest.mark.skipif(POSTGRES_URL is None, reason="needs TOCSIN_TEST_POSTGRES_URL")
