@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     ws_keepalive_seconds: float = 15.0
     ws_init_timeout_seconds: float = 10.0
     ws_max_subscriptions: int = 100  # per connection
+    # Under uvicorn's websockets-sansio protocol, write frames straight to the transport
+    # (app/live/direct.py); false sends every frame through the ASGI `send`.
+    ws_direct_writes: bool = True
 
     @field_validator("allowed_origins", mode="before")
     @classmethod
