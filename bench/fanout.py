@@ -7,6 +7,11 @@ N is 1,000 (10,000 with TOCSIN_BENCH_FULL=1). Figures: deliveries/s over a burst
 p99 latency of one event to all (from just before the triggering mutation, or control
 message, to each arrival), server CPU per delivered message (the server process's user+system
 time over the burst) and resident memory per idle subscriber.
+
+The load generator shares the machine's cores with the server, so it is built to cost less per
+message than either server (sans-I/O clients, no task per message): with the websockets
+asyncio client it was the bottleneck, and both figures mostly measured it. The servers' CPU
+per delivery is read from /proc and does not depend on it.
 """
 
 from __future__ import annotations
