@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     rate_limit_per_token: float = 200.0
     rate_limit_per_address: float = 500.0
     rate_limit_auth_failures: int = 30
+    # Under uvicorn's websockets-sansio protocol, write frames straight to the transport
+    # (app/live/direct.py); false sends every frame through the ASGI `send`.
+    ws_direct_writes: bool = True
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

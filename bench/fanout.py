@@ -7,6 +7,11 @@ N is 1,000 (10,000 with TOCSIN_BENCH_FULL=1). Figures: deliveries/s over a burst
 p99 latency of one event to all (from just before the triggering mutation, or control
 message, to each arrival), server CPU per delivered message (the server process's user+system
 time over the burst) and resident memory per idle subscriber.
+
+The load generator shares the machine's cores with the server, so it is built to cost less per
+message than either server (sans-I/O clients, no task per message): with the websockets
+asyncio client it was the bottleneck, and both figures mostly measured it. The servers' CPU
+per delivery is read from /proc and does not depend on it.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ FRAME = ('{"id":"1","type":"next","payload":{"data":{"events":{"sequence":"1234"
          '"type":"incident.note_added","note":"bench note 12","incident":'
          '{"reference":"INC-1","status":"NEW"}}}}}')
 BURST = 20
+# Load-generator processes; one keeps up with both servers here (see bench/fanout_clients.py).
+PROCS = ("--processes", os.environ.get("TOCSIN_BENCH_FANOUT_PROCESSES", "1"))
 SINGLE_ROUNDS = 5
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -149,7 +156,7 @@ async def measure_tocsin(n: int, tmp: Path) -> dict[str, float]:
             await asyncio.sleep(1)
             idle = resident_kib(server.pid)
             load = LoadGenerator("--url", f"ws://127.0.0.1:{port}/graphql", "--count", str(n),
-                                 "--protocol", "graphql-transport-ws", "--token", token,
+                                 *PROCS, "--protocol", "graphql-transport-ws", "--token", token,
                                  "--query", QUERY)
             try:
                 load.read()
@@ -173,7 +180,7 @@ async def measure_baseline(n: int) -> dict[str, float]:
         assert server.stdout is not None
         server.stdout.readline()
         idle = resident_kib(server.pid)
-        load = LoadGenerator("--url", f"ws://127.0.0.1:{port}/", "--count", str(n))
+        load = LoadGenerator("--url", f"ws://127.0.0.1:{port}/", "--count", str(n), *PROCS)
         try:
             load.read()
             await asyncio.sleep(1)

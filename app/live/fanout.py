@@ -24,6 +24,7 @@ from app.graphql.context import Context
 from app.graphql.loaders import Loaders
 from app.incidents.schema import IncidentType
 from app.live import streams
+from app.live.direct import text_frame
 from app.live.operations import Operation, render
 from app.statuspage.schema import to_graphql
 from app.timesource import Clock
@@ -36,7 +37,7 @@ class Connection(Protocol):
 
     def next_frame(self, op_id: str, payload: str) -> str: ...
 
-    def push(self, frame: str) -> None: ...
+    def push(self, frame: str, wire: bytes | None = None) -> None: ...
 
 
 class Subscriber:
@@ -102,7 +103,9 @@ class Fanout:
     @staticmethod
     def _send(group: Group, sequence: int, payload: str,
               members: Iterable[Subscriber] | None = None) -> None:
-        frames: dict[tuple[str, str], str] = {}
+        # Subscribers of a group nearly all share one protocol and operation id, hence one
+        # frame: its text and its serialised bytes are built once, not per subscriber.
+        frames: dict[tuple[str, str], tuple[str, bytes]] = {}
         for subscriber in list(members if members is not None else group.members):
             if sequence <= subscriber.last_sent:
                 continue
@@ -110,12 +113,13 @@ class Fanout:
             frame_key = (connection.protocol, subscriber.op_id)
             frame = frames.get(frame_key)
             if frame is None:
-                frame = frames[frame_key] = connection.next_frame(subscriber.op_id, payload)
+                text = connection.next_frame(subscriber.op_id, payload)
+                frame = frames[frame_key] = (text, text_frame(text))
             if subscriber.backlog is not None:
-                subscriber.backlog.append((sequence, frame))
+                subscriber.backlog.append((sequence, frame[0]))
             else:
                 subscriber.last_sent = sequence
-                connection.push(frame)
+                connection.push(*frame)
 
     # -- the live path --------------------------------------------------------------------
     async def deliver(self, events: list[Event]) -> None:

@@ -1,10 +1,15 @@
 """GraphQL over WebSocket at /graphql: `graphql-transport-ws` (the graphql-ws library's
 protocol) and the legacy `graphql-ws` (subscriptions-transport-ws), as a plain ASGI app.
 
-Each connection owns a bounded frame queue drained by a writer task that exists only while
-there is something to write (idle connections cost no task). A connection whose queue fills
-up is closed with code 1013 and a reason instead of growing without bound. Keep-alive pings
-and the connection_init timeout are driven by one sweeper for all connections.
+Writing: under uvicorn's `websockets-sansio` protocol (the default with `websockets`
+installed) a frame whose connection has nothing waiting goes straight onto the transport, as
+bytes the websockets library serialised once for every subscriber of a group (see
+`direct.py`); there is no task and no await per subscriber. Otherwise, and whenever the
+socket's write buffer is over its high-water mark, frames wait in the connection's bounded
+queue, drained through the ASGI `send` by a writer task that exists only while there is
+something to write (idle connections cost no task). A connection whose queue fills up is
+closed with code 1013 and a reason instead of growing without bound. Keep-alive pings and the
+connection_init timeout are driven by one sweeper for all connections.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from app.events.schema import parse_sequence
 from app.graphql.context import Context
 from app.graphql.errors import public_error
 from app.graphql.ids import decode_id, decode_optional_id
-from app.live import streams
+from app.live import direct, streams
 from app.live.fanout import Fanout, Subscriber
 from app.live.operations import DocumentCache, OperationError
 
@@ -47,8 +52,9 @@ def _error(message: str, code: str) -> dict[str, Any]:
 
 
 class WsConnection:
-    __slots__ = ("_send", "acked", "address", "closed", "init_received", "last_ping", "limit",
-                 "opened_at", "protocol", "queue", "subscriptions", "tasks", "user", "writer")
+    __slots__ = ("_send", "acked", "address", "closed", "direct", "init_received", "last_ping",
+                 "limit", "opened_at", "protocol", "queue", "subscriptions", "tasks", "user",
+                 "writer")
 
     def __init__(self, send: Send, protocol: str, limit: int, now: float,
                  address: str | None) -> None:
@@ -57,6 +63,7 @@ class WsConnection:
         self.limit = limit
         self.queue: deque[str] = deque()
         self.writer: asyncio.Task[None] | None = None
+        self.direct: Any = None  # uvicorn's sansio protocol, when frames may bypass ASGI
         self.user: User | None = None
         self.acked = False
         self.init_received = False
@@ -84,9 +91,16 @@ class WsConnection:
             body["payload"] = payload
         self.push(orjson.dumps(body).decode())
 
-    def push(self, frame: str) -> None:
+    def push(self, frame: str, wire: bytes | None = None) -> None:
+        """Send `frame` (text; `wire` is its serialised frame when the caller has it) after
+        everything pushed before it."""
         if self.closed:
             return
+        if self.writer is None and not self.queue:
+            protocol = self.direct
+            if protocol is not None and direct.writable(protocol):
+                protocol.transport.write(wire if wire is not None else direct.text_frame(frame))
+                return
         if len(self.queue) >= self.limit:
             self.close_soon(SLOW_CONSUMER,
                             f"slow consumer: {self.limit} messages waiting to be sent")
@@ -162,6 +176,8 @@ class GraphQLWebSocket:
         client = scope.get("client")
         conn = WsConnection(send, protocol, settings.ws_queue_size,
                             asyncio.get_running_loop().time(), client[0] if client else None)
+        if settings.ws_direct_writes:
+            conn.direct = direct.find(receive)
         self.connections.add(conn)
         try:
             while not conn.closed:

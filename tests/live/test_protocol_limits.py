@@ -100,6 +100,11 @@ async def test_invalid_documents_get_an_error_not_a_closed_socket(strict: Runnin
 
 
 async def test_a_consumer_that_cannot_keep_up_is_closed_with_a_reason(strict: RunningServer):
+    await check_slow_consumer_is_closed(strict)
+
+
+async def check_slow_consumer_is_closed(strict: RunningServer) -> None:
+    """Needs a server with TOCSIN_WS_QUEUE_SIZE=5."""
     incident = await create_incident(strict, title="firehose")
     big = "x" * 19_000
     for n in range(25):
