@@ -6,7 +6,16 @@ import asyncio
 import json
 from pathlib import Path
 
-from bench import abuse, deliveries, fanout, known_errors, list_read, ops_overhead, sla_clock
+from bench import (
+    abuse,
+    deliveries,
+    fanout,
+    known_errors,
+    list_read,
+    metrics,
+    ops_overhead,
+    sla_clock,
+)
 
 
 async def measure() -> list[dict]:
@@ -16,6 +25,7 @@ async def measure() -> list[dict]:
     rows += await sla_clock.run()
     rows += await fanout.run()
     rows += await known_errors.run()
+    rows += await metrics.run()
     rows += await ops_overhead.run()
     rows += await abuse.run()
     return rows

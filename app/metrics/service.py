@@ -12,6 +12,7 @@ totals and both breakdowns are exact sums of the (few) group rows."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -159,11 +160,14 @@ async def incident_metrics(
     total = _Sums()
     by_priority = {p: _Sums() for p in Priority}
     by_service: dict[int | None, _Sums] = {}
-    for row in await _incident_groups(of, postgres):
+    # Both at once: on PostgreSQL each runs on its own pooled connection (SQLite serialises).
+    incident_rows, timer_rows = await asyncio.gather(
+        _incident_groups(of, postgres), _timer_groups(of, postgres))
+    for row in incident_rows:
         for sums in (total, by_priority[Priority(row["priority"])],
                      by_service.setdefault(row["service_id"], _Sums())):
             sums.add_incidents(row)
-    for row in await _timer_groups(of, postgres):
+    for row in timer_rows:
         for sums in (total, by_priority[Priority(row["priority"])],
                      by_service.setdefault(row["service_id"], _Sums())):
             sums.add_timers(row)

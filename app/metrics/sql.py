@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from app import db
 from app.incidents import rules
 
 
@@ -31,8 +30,8 @@ class Where:
 
 def seconds(later: str, earlier: str, postgres: bool) -> str:
     """Seconds from `earlier` to `later`, NULL when either is NULL."""
-    if postgres:
-        return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
+    if postgres:  # date_part gives a float8; EXTRACT computes in (much slower) numeric
+        return f"date_part('epoch', {later} - {earlier})"
     return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
 
 
@@ -58,19 +57,21 @@ def incident_sums(alias: str, postgres: bool) -> str:
 
 
 def day_bucket(column: str, postgres: bool) -> str:
-    """'YYYY-MM-DD' of the UTC day `column` falls in."""
+    """The UTC day `column` falls in (group on this; `bucket_label` turns it into text)."""
     if postgres:
-        return f"to_char(date_trunc('day', {column} AT TIME ZONE 'UTC'), 'YYYY-MM-DD')"
+        return f"date_trunc('day', {column} AT TIME ZONE 'UTC')"
     return f"date({column})"
 
 
 def week_bucket(column: str, postgres: bool) -> str:
-    """'YYYY-MM-DD' of the Monday starting the UTC week `column` falls in."""
+    """The Monday starting the UTC week `column` falls in."""
     if postgres:  # date_trunc('week') truncates to the ISO week, which starts on Monday
-        return f"to_char(date_trunc('week', {column} AT TIME ZONE 'UTC'), 'YYYY-MM-DD')"
+        return f"date_trunc('week', {column} AT TIME ZONE 'UTC')"
     # 'weekday 0' moves forward to the next Sunday (or stays on one); 6 days back is Monday.
     return f"date({column}, 'weekday 0', '-6 days')"
 
 
-def is_postgres() -> bool:
-    return db.is_postgres()
+def bucket_label(bucket: str, postgres: bool) -> str:
+    """'YYYY-MM-DD' of a bucket. On PostgreSQL the grouping stays on the timestamp, whose
+    groups the planner hashes; grouping on the text form made it sort every row."""
+    return f"to_char({bucket}, 'YYYY-MM-DD')" if postgres else bucket

@@ -80,7 +80,7 @@ async def trend(of: Scope, interval: Interval, *, now: datetime) -> list[Bucket]
             " (narrow from/to or use a longer interval)", field="interval")
 
     postgres = db.is_postgres()
-    label = (sql.week_bucket if interval is Interval.WEEK else sql.day_bucket)(
+    group = (sql.week_bucket if interval is Interval.WEEK else sql.day_bucket)(
         "created_at", postgres)
     where = sql.Where(postgres)
     if of.service_id is not None:
@@ -88,8 +88,8 @@ async def trend(of: Scope, interval: Interval, *, now: datetime) -> list[Bucket]
     where.add("created_at >= ?", start)
     where.add("created_at < ?", end)
     rows = await db.connection().execute_query_dict(
-        f"SELECT {label} AS bucket, {sql.incident_sums('', postgres)}"
-        f" FROM incidents{where.sql()} GROUP BY {label}",
+        f"SELECT {sql.bucket_label(group, postgres)} AS bucket,"
+        f" {sql.incident_sums('', postgres)} FROM incidents{where.sql()} GROUP BY {group}",
         where.params,
     )
     found = {str(r["bucket"]): r for r in rows}
