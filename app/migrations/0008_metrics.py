@@ -12,4 +12,13 @@ class Migration(migrations.Migration):
             model_name='Incident',
             index=Index(fields=['service_id', 'created_at']),
         ),
+        ops.RemoveIndex(
+            model_name='SlaTimer',
+            name=None,
+            fields=['state', 'stopped_at'],
+        ),
+        ops.AddIndex(
+            model_name='SlaTimer',
+            index=Index(fields=['state', 'stopped_at', 'incident_id']),
+        ),
     ]
