@@ -15,6 +15,7 @@ from bench import (
     deliveries,
     fanout,
     known_errors,
+    metrics,
     ops_gauges,
     ops_overhead,
     sla_clock,
@@ -28,6 +29,7 @@ async def measure() -> list[dict[str, Any]]:
     rows += await sla_clock.run()
     rows += await fanout.run()
     rows += await known_errors.run()
+    rows += await metrics.run()
     rows += await ops_overhead.run()
     rows += await ops_gauges.run()
     rows += await abuse.run()

@@ -115,6 +115,7 @@ class Incident(Model):
             ("updated_at", "id"),
             ("priority", "id"),
             ("status", "service_id"),
+            ("service_id", "created_at"),  # metrics of one service over a range
         )
 
     @property

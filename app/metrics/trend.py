@@ -1,0 +1,108 @@
+"""The metrics trend: one bucket per UTC day or per week (weeks start on Monday) across the
+range, with the incidents created in each. The database groups the incidents by bucket (SQLite
+`date()`, PostgreSQL `date_trunc`); Python lays out the series of bucket starts, so buckets with
+no incident appear too, with zero counts and no means. The first and last buckets may be cut
+short by the range. Without `from`, the series starts at the first incident in scope; without
+`to`, it ends now."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from app import db
+from app.errors import BadUserInput
+from app.metrics import sql
+from app.metrics.service import Scope
+
+MAX_BUCKETS = 1000  # a DAY trend covers at most ~2.7 years; a WEEK trend ~19
+
+
+class Interval(StrEnum):
+    DAY = "DAY"
+    WEEK = "WEEK"
+
+
+@dataclass
+class Bucket:
+    start: datetime
+    incident_count: int = 0
+    open_count: int = 0
+    mtta_seconds: float | None = None
+    mttr_seconds: float | None = None
+    mttd_seconds: float | None = None
+
+
+def bucket_start(at: datetime, interval: Interval) -> datetime:
+    day = datetime(at.year, at.month, at.day, tzinfo=UTC)
+    return day - timedelta(days=day.weekday()) if interval is Interval.WEEK else day
+
+
+def _step(interval: Interval) -> timedelta:
+    return timedelta(weeks=1) if interval is Interval.WEEK else timedelta(days=1)
+
+
+async def _first_created(of: Scope) -> datetime | None:
+    where = sql.Where(db.is_postgres())
+    if of.service_id is not None:
+        where.add("service_id = ?", of.service_id)
+    if of.end is not None:
+        where.add("created_at < ?", of.end)
+    rows = await db.connection().execute_query_dict(
+        f"SELECT MIN(created_at) AS first FROM incidents{where.sql()}", where.params)
+    first = rows[0]["first"] if rows else None
+    if first is None:
+        return None
+    if isinstance(first, str):  # SQLite hands back the stored text
+        first = datetime.fromisoformat(first)
+    return first.astimezone(UTC)
+
+
+def _mean(total: Any, count: Any) -> float | None:
+    return float(total) / int(count) if count and total is not None else None
+
+
+async def trend(of: Scope, interval: Interval, *, now: datetime) -> list[Bucket]:
+    """Buckets from the one holding `from` to the one holding the last instant before `to`;
+    more than MAX_BUCKETS is refused (BAD_USER_INPUT)."""
+    start = of.start if of.start is not None else await _first_created(of)
+    end = of.end if of.end is not None else now.astimezone(UTC)
+    if start is None or end <= start:
+        return []
+    first = bucket_start(start, interval)
+    last = bucket_start(end - timedelta(microseconds=1), interval)
+    count = (last - first) // _step(interval) + 1
+    if count > MAX_BUCKETS:
+        raise BadUserInput(
+            f"the range spans {count} {interval.value.lower()}s; at most {MAX_BUCKETS} buckets"
+            " (narrow from/to or use a longer interval)", field="interval")
+
+    postgres = db.is_postgres()
+    group = (sql.week_bucket if interval is Interval.WEEK else sql.day_bucket)(
+        "created_at", postgres)
+    where = sql.Where(postgres)
+    if of.service_id is not None:
+        where.add("service_id = ?", of.service_id)
+    where.add("created_at >= ?", start)
+    where.add("created_at < ?", end)
+    rows = await db.connection().execute_query_dict(
+        f"SELECT {sql.bucket_label(group, postgres)} AS bucket,"
+        f" {sql.incident_sums('', postgres)} FROM incidents{where.sql()} GROUP BY {group}",
+        where.params,
+    )
+    found = {str(r["bucket"]): r for r in rows}
+    buckets = []
+    for k in range(count):
+        at = first + k * _step(interval)
+        bucket = Bucket(start=at)
+        row = found.get(at.date().isoformat())
+        if row is not None:
+            bucket.incident_count = int(row["n"])
+            bucket.open_count = int(row["open_n"])
+            bucket.mtta_seconds = _mean(row["ack_sum"], row["ack_n"])
+            bucket.mttr_seconds = _mean(row["res_sum"], row["res_n"])
+            bucket.mttd_seconds = _mean(row["detect_sum"], row["n"])
+        buckets.append(bucket)
+    return buckets
