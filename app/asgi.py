@@ -68,9 +68,9 @@ def create_app(
             client_address=request.client.host if request.client else None,
         )
 
-    live = LiveUpdates(schema, runtime.settings, runtime.clock)
     limiter = RateLimiter(runtime.settings, rate_clock) if rate_clock else RateLimiter(
         runtime.settings)
+    live = LiveUpdates(schema, runtime.settings, runtime.clock, limiter=limiter)
     graphql = GraphQLHTTPEndpoint(schema, build_context, graphiql=runtime.settings.graphiql_enabled,
                                   settings=runtime.settings, limiter=limiter)
     ops = Operations(runtime.settings, runtime.clock)  # /metrics, /readyz, request ids, draining

@@ -117,7 +117,9 @@ async def measure_tocsin(n: int, tmp: Path) -> dict[str, float]:
     port = free_port()
     env = {**os.environ, "TOCSIN_DATABASE_URL": f"sqlite://{tmp / 'bench.db'}",
            "TOCSIN_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT),
-           "TOCSIN_WS_MAX_SUBSCRIPTIONS": "10", "TOCSIN_BROKER_URL": "memory://"}
+           "TOCSIN_WS_MAX_SUBSCRIPTIONS": "10", "TOCSIN_BROKER_URL": "memory://",
+           # every simulated subscriber comes from 127.0.0.1 with one token
+           "TOCSIN_RATE_LIMIT_PER_ADDRESS": "0", "TOCSIN_RATE_LIMIT_PER_TOKEN": "0"}
     out = tmp / "serve.out"
     server = subprocess.Popen(  # noqa: ASYNC220 (the bench waits on its peers on purpose)
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],

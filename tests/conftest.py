@@ -21,6 +21,7 @@ from app.timesource import FrozenClock
 pytest_plugins = [
     "tests.fixtures_api", "tests.fixtures_server", "tests.fixtures_tls", "tests.fixtures_http",
     "tests.fixtures_smtp", "tests.fixtures_slas", "tests.fixtures_postgres",
+    "tests.fixtures_redis",
 ]
 
 POSTGRES_URL = os.environ.get("TOCSIN_TEST_POSTGRES_URL")

@@ -72,6 +72,14 @@ def _authenticator(users: dict[str, str]) -> Callable[..., AuthResult]:
     return check
 
 
+def listen(peer: SmtpPeer, **options: Any) -> Controller:
+    """Starts answering SMTP for `peer` on its port (again, after a stop: fault tests)."""
+    controller = Controller(_Handler(peer), hostname="127.0.0.1", port=peer.port,
+                            server_hostname="localhost", **options)
+    controller.start()
+    return controller
+
+
 @pytest.fixture
 def smtp_peer(localhost_certificate: Certificate) -> Iterator[Callable[..., SmtpPeer]]:
     """Starts SMTP peers: `smtp_peer(security="none"|"starttls"|"tls", users={...})`."""
@@ -87,10 +95,7 @@ def smtp_peer(localhost_certificate: Certificate) -> Iterator[Callable[..., Smtp
             kwargs.update(ssl_context=localhost_certificate.server_context())
         if users is not None:
             kwargs.update(authenticator=_authenticator(users), auth_required=True)
-        controller = Controller(_Handler(peer), hostname="127.0.0.1", port=peer.port,
-                                server_hostname="localhost", **kwargs)
-        controller.start()
-        controllers.append(controller)
+        controllers.append(listen(peer, **kwargs))
         return peer
 
     yield start

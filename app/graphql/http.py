@@ -22,6 +22,7 @@ from app.errors import Unauthenticated
 from app.graphql.context import Context
 from app.graphql.errors import database_unavailable, public_error
 from app.graphql.limits import limit_extensions
+from app.graphql.origins import origin_allowed
 from app.graphql.ratelimit import RateLimiter, Refusal
 
 log = logging.getLogger("app.graphql.http")
@@ -183,15 +184,6 @@ def _refused(refusal: Refusal, media: str) -> Response:
     return _respond(body, 429, media, {"Retry-After": str(refusal.retry_after)})
 
 
-def origin_allowed(request: Request, allowed: list[str]) -> bool:
-    """No Origin (not a browser, or same-origin GET), the server's own origin, or listed."""
-    origin = request.headers.get("origin")
-    if origin is None or "*" in allowed or origin in allowed:
-        return True
-    host = request.headers.get("host")
-    return host is not None and origin.split("://", 1)[-1] == host
-
-
 def _respond(body: dict[str, Any], status: int, media: str,
              headers: dict[str, str] | None = None) -> Response:
     return Response(
@@ -213,7 +205,7 @@ class GraphQLHTTPEndpoint:
 
     def _guard(self, request: Request, media: str) -> Response | None:
         """The cheap refusals, before the body is read or the database touched."""
-        if not origin_allowed(request, self.settings.allowed_origins):
+        if not origin_allowed(request.headers, self.settings.allowed_origins):
             return _respond(_error_body("this origin is not allowed (TOCSIN_ALLOWED_ORIGINS)",
                                         "FORBIDDEN_ORIGIN"), 403, media)
         address = request.client.host if request.client else None

@@ -74,6 +74,12 @@ class Refusal:
     message: str
 
 
+def token_key(token: str) -> str:
+    """The bucket key of a bearer token: a digest, so the raw secret is not kept in memory
+    longer than the request."""
+    return hashlib.blake2b(token.encode(), digest_size=16).hexdigest()
+
+
 def _retry_after(seconds: float) -> int:
     return max(1, math.ceil(seconds))
 
@@ -118,10 +124,13 @@ class RateLimiter:
             self.auth_failures.take(address)
 
     def check_token(self, token: str, cost: float = 1.0) -> Refusal | None:
+        return self.check_token_key(token_key(token), cost)
+
+    def check_token_key(self, key: str, cost: float = 1.0) -> Refusal | None:
+        """`check_token` for a key from `token_key` (a WebSocket keeps the key, not the
+        token, for the life of the connection)."""
         if self.per_token is None:
             return None
-        # Keyed by a digest: the raw secret is not kept in memory longer than the request.
-        key = hashlib.blake2b(token.encode(), digest_size=16).hexdigest()
         wait = self.per_token.take(key, cost)
         if wait:
             return Refusal("rateLimitPerToken", _retry_after(wait),

@@ -12,6 +12,7 @@ from app.broker import Broker, create_broker
 from app.config import Settings
 from app.events import service as events
 from app.events.models import Event
+from app.graphql.ratelimit import RateLimiter
 from app.live.fanout import Fanout
 from app.live.follower import LogFollower
 from app.live.operations import DocumentCache
@@ -21,10 +22,11 @@ from app.timesource import Clock
 
 class LiveUpdates:
     def __init__(self, schema: Any, settings: Settings, clock: Clock,
-                 broker: Broker | None = None) -> None:
+                 broker: Broker | None = None, limiter: RateLimiter | None = None) -> None:
         self.schema = schema
         self.settings = settings
         self.clock = clock
+        self.limiter = limiter or RateLimiter(settings)  # shared with HTTP by create_app
         self.broker = broker or create_broker(settings.broker_url,
                                               channel=settings.broker_channel)
         self.documents = DocumentCache(schema._schema, settings)

@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 from graphql import GraphQLError, OperationType
+from starlette.datastructures import Headers
 
 from app.auth import service as auth
 from app.auth.models import Role, User
@@ -31,6 +32,8 @@ from app.events.schema import parse_sequence
 from app.graphql.context import Context
 from app.graphql.errors import public_error
 from app.graphql.ids import decode_id, decode_optional_id
+from app.graphql.origins import origin_allowed
+from app.graphql.ratelimit import RateLimiter, Refusal, token_key
 from app.live import direct, streams
 from app.live.fanout import Fanout, Subscriber
 from app.live.operations import DocumentCache, OperationError
@@ -40,6 +43,7 @@ log = logging.getLogger(__name__)
 TRANSPORT_WS = "graphql-transport-ws"
 LEGACY_WS = "graphql-ws"
 SLOW_CONSUMER = 1013  # "try again later": clients reconnect and resume with `after`
+RATE_LIMITED = 4429  # like HTTP 429; the reason names the limit and when to retry
 _closing: set[asyncio.Task[None]] = set()  # closes in flight (tasks need a strong reference)
 
 Scope = MutableMapping[str, Any]
@@ -53,7 +57,8 @@ def _error(message: str, code: str) -> dict[str, Any]:
 
 class WsConnection:
     __slots__ = ("_send", "acked", "address", "closed", "direct", "init_received", "last_ping",
-                 "limit", "opened_at", "protocol", "queue", "subscriptions", "tasks", "user",
+                 "limit", "opened_at", "protocol", "queue", "subscriptions", "tasks", "token_key",
+                 "user",
                  "writer")
 
     def __init__(self, send: Send, protocol: str, limit: int, now: float,
@@ -65,6 +70,7 @@ class WsConnection:
         self.writer: asyncio.Task[None] | None = None
         self.direct: Any = None  # uvicorn's sansio protocol, when frames may bypass ASGI
         self.user: User | None = None
+        self.token_key: str | None = None  # the rate limiter's key of the token it sent
         self.acked = False
         self.init_received = False
         self.closed = False
@@ -134,21 +140,16 @@ class WsConnection:
             await self._send({"type": "websocket.close", "code": code, "reason": reason})
 
 
-def origin_allowed(scope: Scope, allowed: list[str]) -> bool:
-    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-    origin = headers.get("origin")
-    if origin is None or "*" in allowed or origin in allowed:
-        return True
-    host = headers.get("host")
-    return host is not None and origin.split("://", 1)[-1] == host  # same origin
-
-
 class GraphQLWebSocket:
     """The ASGI endpoint; `live` supplies the fan-out, schema, settings and clock."""
 
     def __init__(self, live: Any) -> None:
         self.live = live
         self.connections: set[WsConnection] = set()
+
+    @property
+    def limiter(self) -> RateLimiter:
+        return self.live.limiter  # type: ignore[no-any-return]
 
     @property
     def fanout(self) -> Fanout:
@@ -163,7 +164,7 @@ class GraphQLWebSocket:
         if message["type"] != "websocket.connect":
             return
         settings = self.live.settings
-        if not origin_allowed(scope, settings.allowed_origins):
+        if not origin_allowed(Headers(scope=scope), settings.allowed_origins):
             await send({"type": "websocket.close", "code": 1008, "reason": "origin not allowed"})
             return
         offered = scope.get("subprotocols") or []
@@ -176,6 +177,11 @@ class GraphQLWebSocket:
         client = scope.get("client")
         conn = WsConnection(send, protocol, settings.ws_queue_size,
                             asyncio.get_running_loop().time(), client[0] if client else None)
+        # Opening a connection costs one request from the address's budget, like a POST.
+        refusal = self.limiter.check_address(conn.address)
+        if refusal is not None:
+            await rate_limited(conn, refusal)
+            return
         if settings.ws_direct_writes:
             conn.direct = direct.find(receive)
         self.connections.add(conn)
@@ -218,6 +224,8 @@ class GraphQLWebSocket:
                 await conn.close(4400, "Invalid message received: id must be a string")
             elif op_id in conn.subscriptions or op_id in conn.tasks:
                 await conn.close(4409, f"Subscriber for {op_id} already exists")
+            elif (refusal := self.check_rate(conn)) is not None:
+                await rate_limited(conn, refusal)
             else:
                 await self.start(conn, op_id, message.get("payload"))
         elif kind in ("complete", "stop") and (kind == "stop") == conn.legacy:
@@ -236,13 +244,18 @@ class GraphQLWebSocket:
         header = None
         if isinstance(payload, dict):
             header = payload.get("authorization") or payload.get("Authorization")
+        if header and (refusal := self.limiter.check_auth_lockout(conn.address)) is not None:
+            await rate_limited(conn, refusal)
+            return
         try:
             from app.asgi import bearer_token
 
             token = bearer_token(header if isinstance(header, str) else None)
             if token is not None:
                 conn.user = await auth.authenticate(token, now=self.live.clock.now())
+                conn.token_key = token_key(token)
         except Unauthenticated as exc:
+            self.limiter.auth_failed(conn.address)
             if conn.legacy:
                 conn.message("connection_error", payload=_error(exc.message, exc.code))
                 await asyncio.sleep(0)
@@ -252,6 +265,14 @@ class GraphQLWebSocket:
         conn.message("connection_ack")
         if conn.legacy:
             conn.message("ka")
+
+    def check_rate(self, conn: WsConnection) -> Refusal | None:
+        """Each subscribe (or query over the socket) is one request, per address and per
+        token: the same buckets as HTTP, so a socket is no way around the limits."""
+        refusal = self.limiter.check_address(conn.address)
+        if refusal is None and conn.token_key is not None:
+            refusal = self.limiter.check_token_key(conn.token_key)
+        return refusal
 
     def fail(self, conn: WsConnection, op_id: str, errors: list[dict[str, Any]]) -> None:
         if conn.legacy:
@@ -364,6 +385,11 @@ def _require(user: User | None, role: Role) -> User:
     from app.auth.permissions import require_role
 
     return require_role(user, role)
+
+
+async def rate_limited(conn: WsConnection, refusal: Refusal) -> None:
+    await conn.close(RATE_LIMITED, f"rate limited: {refusal.message} ({refusal.limit}); "
+                                   f"retry after {refusal.retry_after} s")
 
 
 async def _quietly(work: Awaitable[None]) -> None:
