@@ -9,10 +9,8 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from app import db
 from app.auth.models import Role
@@ -24,6 +22,7 @@ from app.notifications.registry import Registry
 from app.notifications.sdk import DeliveryResult, Message, Notifier
 from app.notifications.testing import sample_message
 from app.timesource import SystemClock
+from bench.seed import create_postgres_database, drop_postgres_database
 
 EVENTS = 300
 RECIPIENTS = 10
@@ -88,38 +87,15 @@ async def _measure(url: str, label: str) -> list[dict[str, Any]]:
     ]
 
 
-async def _postgres_database(base: str) -> tuple[str, str]:
-    import asyncpg
-
-    name = f"tocsin_bench_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(base.replace("postgres://", "postgresql://", 1))
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    parts = urlsplit(base)
-    return name, urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
-
-
-async def _drop(base: str, name: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(base.replace("postgres://", "postgresql://", 1))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 async def run() -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         rows += await _measure(f"sqlite://{Path(tmp) / 'bench.db'}", "SQLite")
     base = os.environ.get("TOCSIN_BENCH_POSTGRES_URL")
     if base:
-        name, url = await _postgres_database(base)
+        name, url = await create_postgres_database(base)
         try:
             rows += await _measure(url, "PostgreSQL")
         finally:
-            await _drop(base, name)
+            await drop_postgres_database(base, name)
     return rows
