@@ -4,20 +4,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+TEST_STAMP := $(VENV)/.test-plugins-stamp
 
 .PHONY: install run test lint format bench bench-full schema check-schema clean fuzz soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# The notifier plugin distributions under tests/plugins are installed like any third-party
-# plugin, so the tests discover them through their entry points.
-TEST_PLUGINS := $(wildcard tests/plugins/*/pyproject.toml)
-
-$(STAMP): pyproject.toml setup.py tests/js/package.json tests/js/package-lock.json $(TEST_PLUGINS) | $(BIN)/python
+$(STAMP): pyproject.toml setup.py tests/js/package.json tests/js/package-lock.json | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test,dev]"
-	$(BIN)/python -m pip install --quiet $(addprefix -e ,$(dir $(TEST_PLUGINS)))
 	@if command -v npm >/dev/null 2>&1; then \
 		cd tests/js && npm ci --no-audit --no-fund --loglevel=error; \
 	else \
@@ -27,17 +23,26 @@ $(STAMP): pyproject.toml setup.py tests/js/package.json tests/js/package-lock.js
 
 install: $(STAMP)
 
+# The notifier plugin distributions under tests/plugins (a working one and deliberately broken
+# ones) are installed like any third-party plugin, so the tests discover them through their
+# entry points. Only the test targets install them: `make run` lists just the real plugins.
+TEST_PLUGINS := $(wildcard tests/plugins/*/pyproject.toml)
+
+$(TEST_STAMP): $(STAMP) $(TEST_PLUGINS)
+	$(BIN)/python -m pip install --quiet $(addprefix -e ,$(dir $(TEST_PLUGINS)))
+	touch $(TEST_STAMP)
+
 run: install
 	$(BIN)/tocsin serve
 
-test: install
+test: install $(TEST_STAMP)
 	$(BIN)/python -m pytest
 
 # Longer hardening runs: many more fuzzed documents; a 60 s load test with 50 clients.
-fuzz: install
+fuzz: install $(TEST_STAMP)
 	TOCSIN_FUZZ_EXAMPLES=$${TOCSIN_FUZZ_EXAMPLES:-2000} $(BIN)/python -m pytest -q tests/hardening/test_fuzz.py
 
-soak: install
+soak: install $(TEST_STAMP)
 	TOCSIN_SOAK_SECONDS=$${TOCSIN_SOAK_SECONDS:-60} TOCSIN_SOAK_CLIENTS=$${TOCSIN_SOAK_CLIENTS:-50} \
 		$(BIN)/python -m pytest -q tests/hardening/test_load.py
 

@@ -1,5 +1,5 @@
 """Notification fixtures: a fixed secret key, the registry of installed plugins (the test
-plugin distributions under tests/plugins, pip-installed by `make install`), a file the
+plugin distributions under tests/plugins, pip-installed by `make test`), a file the
 recorder plugin writes each send to, and a dispatcher on the frozen clock."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def installed_registry() -> Registry:
     recorder = registry.plugins.get("recorder")
     assert recorder is not None and recorder.loaded, (
         "the test plugin distribution tests/plugins/tocsin-test-notifier is not installed: "
-        "run `make install`"
+        "run `make test` (it installs them)"
     )
     return registry
 
