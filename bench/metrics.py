@@ -29,11 +29,11 @@ from app import db
 from app.asgi import create_app
 from app.auth.models import Role
 from app.auth.service import create_user_with_token
-from app.config import Settings
 from app.graphql.ids import to_global_id
 from app.incidents import rules
 from app.incidents.models import Impact, Urgency
 from app.timesource import FrozenClock
+from bench.settings import bench_settings
 
 INCIDENTS = 100_000
 SERVICES = 20
@@ -124,7 +124,7 @@ async def _measure(url: str, label: str) -> list[dict[str, Any]]:
         await _fill()
         issued = await create_user_with_token("bench", Role.VIEWER, now=NOW)
         clock = FrozenClock(NOW)
-        api = create_app(Settings(_env_file=None), clock, manage_db=False)  # type: ignore[call-arg]
+        api = create_app(bench_settings(), clock, manage_db=False)
         headers = {"authorization": f"Bearer {issued.token}"}
         year = {"from": (NOW - timedelta(days=365)).isoformat(), "to": NOW.isoformat()}
 

@@ -15,10 +15,10 @@ import httpx
 
 from app import db
 from app.asgi import create_app
-from app.config import Settings
 from app.notifications.models import Delivery, NotificationChannel
 from app.timesource import SystemClock
 from bench.ops_overhead import _rate
+from bench.settings import bench_settings
 
 SMALL = 1_000
 LARGE = 1_000_000 if os.environ.get("TOCSIN_BENCH_FULL") else 100_000
@@ -53,7 +53,7 @@ async def run() -> list[dict[str, Any]]:
             now = SystemClock().now()
             channel = await NotificationChannel.create(
                 name="bench", plugin="webhook", config={}, created_at=now, updated_at=now)
-            app = create_app(Settings(_env_file=None), manage_db=False)  # type: ignore[call-arg]
+            app = create_app(bench_settings(), manage_db=False)
 
             async def scrape(client: httpx.AsyncClient) -> None:
                 assert (await client.get("/metrics")).status_code == 200

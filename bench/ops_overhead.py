@@ -18,11 +18,11 @@ from app import db
 from app.asgi import create_app
 from app.auth.models import Role
 from app.auth.service import create_user_with_token
-from app.config import Settings
 from app.incidents import service
 from app.incidents.models import Impact, Urgency
 from app.ops.requests import RequestMiddleware
 from app.timesource import SystemClock
+from bench.settings import bench_settings
 
 
 async def _rate(client: httpx.AsyncClient,
@@ -41,7 +41,7 @@ BODY = {"query": "{ __typename }"}
 
 
 def bare_app() -> Any:
-    app = create_app(Settings(_env_file=None), manage_db=False)  # type: ignore[call-arg]
+    app = create_app(bench_settings(), manage_db=False)
     app.user_middleware = [m for m in app.user_middleware if m.cls is not RequestMiddleware]
     schema = app.state.schema
     schema.extensions = schema.extensions[1:]  # the metrics extension is first
@@ -66,7 +66,7 @@ async def run() -> list[dict[str, Any]]:
                     title=f"incident {n}", impact=Impact.MEDIUM, urgency=Urgency.LOW,
                     service_id=svc.id, assignee_id=None), actor=actor,
                     now=SystemClock().now())
-            served = create_app(Settings(_env_file=None), manage_db=False)  # type: ignore[call-arg]
+            served = create_app(bench_settings(), manage_db=False)
 
             async def typename(client: httpx.AsyncClient) -> None:
                 r = await client.post("/graphql", json=BODY)

@@ -19,12 +19,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.app == "tocsin":
         from app.asgi import create_app
-        from app.config import Settings
+        from bench.settings import bench_settings
 
         os.environ.setdefault("TOCSIN_SECRET_KEY", "bench-secret-key-0123456789abcdefghij")
         # The delivery worker and SLA clock stay off: the figures are the API's.
-        settings = Settings(_env_file=None, database_url=args.database_url,  # type: ignore[call-arg]
-                            worker=False, sla_clock=False, log_level="WARNING")
+        settings = bench_settings(database_url=args.database_url, worker=False,
+                                  sla_clock=False, log_level="WARNING")
         app = create_app(settings)
     else:
         from bench.baseline import create_app as create_baseline
