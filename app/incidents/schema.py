@@ -70,6 +70,14 @@ class ServiceType(Node):
         return await service_policy(info, self.sla_policy_id)
 
 
+async def load_service(info: Info, service_id: int | None) -> ServiceType | None:
+    """The service with this id through the request's loader (None for none)."""
+    if service_id is None:
+        return None
+    found = await info.context.loaders.service.load(service_id)
+    return ServiceType.from_model(found) if found else None
+
+
 @strawberry.type(name="Incident")
 class IncidentType(Node):
     number: int
@@ -119,10 +127,7 @@ class IncidentType(Node):
 
     @strawberry.field
     async def service(self, info: Info) -> ServiceType | None:
-        if self.service_id is None:
-            return None
-        found = await info.context.loaders.service.load(self.service_id)
-        return ServiceType.from_model(found) if found else None
+        return await load_service(info, self.service_id)
 
     @strawberry.field
     async def assignee(self, info: Info) -> UserType | None:

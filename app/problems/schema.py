@@ -14,7 +14,7 @@ from app.auth.models import Role
 from app.graphql.context import Info
 from app.graphql.ids import decode_id, decode_optional_id, to_global_id
 from app.graphql.relay import Connection, Node, connection_from_page
-from app.incidents.schema import IncidentType, ServiceType, given
+from app.incidents.schema import IncidentType, ServiceType, given, load_service
 from app.pagination import page_size
 from app.problems import queries, recurrence, service
 from app.problems.models import Problem, ProblemStatus
@@ -61,10 +61,7 @@ class ProblemType(Node):
 
     @strawberry.field
     async def service(self, info: Info) -> ServiceType | None:
-        if self.service_id is None:
-            return None
-        found = await info.context.loaders.service.load(self.service_id)
-        return ServiceType.from_model(found) if found else None
+        return await load_service(info, self.service_id)
 
     @strawberry.field(description="The linked incidents, by number.")
     async def incidents(self, info: Info) -> list[IncidentType]:
@@ -83,10 +80,7 @@ class ProblemCandidateType:
 
     @strawberry.field
     async def service(self, info: Info) -> ServiceType | None:
-        if self.service_id is None:
-            return None
-        found = await info.context.loaders.service.load(self.service_id)
-        return ServiceType.from_model(found) if found else None
+        return await load_service(info, self.service_id)
 
 
 @strawberry.input
