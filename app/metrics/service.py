@@ -6,9 +6,10 @@ Ranges are half-open, `[from, to)`, and either end may be open. Incident figures
 incidents created in the range; SLA compliance covers the timers that ended MET or BREACHED in
 the range (grouped by their incident's current priority and service).
 
-Two grouped queries answer everything: incidents grouped by (priority, service) and ended SLA
-timers grouped the same way. Each group carries sums and counts rather than means, so the
-totals and both breakdowns are exact sums of the (few) group rows."""
+Every figure is a sum or a count, so groups add up: a daily roll-up kept by triggers
+(`incident_day_stats`, see `rollup`) answers the whole days of the range, the incidents and
+timers themselves its partial first and last day; totals and both breakdowns are sums of
+these few group rows, whatever the number of incidents."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from typing import Any
 from app import db
 from app.errors import BadUserInput, NotFound
 from app.incidents.models import Priority, Service
-from app.metrics import sql
+from app.metrics import rollup, sql
 from app.slas.models import SlaState
 
 
@@ -92,18 +93,20 @@ class _Sums:
     met: int = 0
     ended: int = 0
 
-    def add_incidents(self, row: dict[str, Any]) -> None:
-        self.n += int(row["n"])
-        self.open_n += int(row["open_n"])
-        self.ack_sum += float(row["ack_sum"] or 0)
-        self.ack_n += int(row["ack_n"])
-        self.res_sum += float(row["res_sum"] or 0)
-        self.res_n += int(row["res_n"])
-        self.detect_sum += float(row["detect_sum"] or 0)
+    def add(self, row: dict[str, Any]) -> None:
+        """Add a group row: incident sums, timer sums (met, ended) or both (roll-up rows)."""
+        self.n += int(row.get("n") or 0)
+        self.open_n += int(row.get("open_n") or 0)
+        self.ack_sum += float(row.get("ack_sum") or 0)
+        self.ack_n += int(row.get("ack_n") or 0)
+        self.res_sum += float(row.get("res_sum") or 0)
+        self.res_n += int(row.get("res_n") or 0)
+        self.detect_sum += float(row.get("detect_sum") or 0)
+        self.met += int(row.get("met") or 0)
+        self.ended += int(row.get("ended") or 0)
 
-    def add_timers(self, row: dict[str, Any]) -> None:
-        self.met += int(row["met"])
-        self.ended += int(row["ended"])
+    def empty(self) -> bool:
+        return not self.n and not self.ended
 
     def fill(self, figures: Figures) -> None:
         figures.incident_count = self.n
@@ -148,6 +151,18 @@ async def _timer_groups(where_scope: Scope, postgres: bool) -> list[dict[str, An
     )
 
 
+async def _group_rows(of: Scope, postgres: bool) -> list[dict[str, Any]]:
+    """Group rows (priority, service_id, sums) covering the scope: the roll-up for its whole
+    days, the incidents and timers themselves for the partial days at its ends."""
+    parts = rollup.split(of.start, of.end)
+    reads = [rollup.groups(parts.whole_days, of.service_id, postgres)] if parts.whole_days else []
+    for start, end in parts.edges:
+        edge = Scope(start, end, of.service_id)
+        reads += [_incident_groups(edge, postgres), _timer_groups(edge, postgres)]
+    # All at once: on PostgreSQL each runs on its own pooled connection (SQLite serialises).
+    return [row for rows in await asyncio.gather(*reads) for row in rows]
+
+
 async def incident_metrics(
     *, start: datetime | None, end: datetime | None, service_id: int | None
 ) -> IncidentMetrics:
@@ -160,17 +175,11 @@ async def incident_metrics(
     total = _Sums()
     by_priority = {p: _Sums() for p in Priority}
     by_service: dict[int | None, _Sums] = {}
-    # Both at once: on PostgreSQL each runs on its own pooled connection (SQLite serialises).
-    incident_rows, timer_rows = await asyncio.gather(
-        _incident_groups(of, postgres), _timer_groups(of, postgres))
-    for row in incident_rows:
+    for row in await _group_rows(of, postgres):
         for sums in (total, by_priority[Priority(row["priority"])],
                      by_service.setdefault(row["service_id"], _Sums())):
-            sums.add_incidents(row)
-    for row in timer_rows:
-        for sums in (total, by_priority[Priority(row["priority"])],
-                     by_service.setdefault(row["service_id"], _Sums())):
-            sums.add_timers(row)
+            sums.add(row)
+    by_service = {k: v for k, v in by_service.items() if not v.empty()}
 
     services = {s.id: s for s in await Service.filter(
         id__in=[k for k in by_service if k is not None])}

@@ -1,5 +1,5 @@
 """The SQL the metrics share, per dialect: parameter markers, seconds between two timestamps,
-and the UTC calendar bucket (day, or ISO week starting Monday) a timestamp falls in."""
+and the UTC day a timestamp falls in."""
 
 from __future__ import annotations
 
@@ -61,14 +61,6 @@ def day_bucket(column: str, postgres: bool) -> str:
     if postgres:
         return f"date_trunc('day', {column} AT TIME ZONE 'UTC')"
     return f"date({column})"
-
-
-def week_bucket(column: str, postgres: bool) -> str:
-    """The Monday starting the UTC week `column` falls in."""
-    if postgres:  # date_trunc('week') truncates to the ISO week, which starts on Monday
-        return f"date_trunc('week', {column} AT TIME ZONE 'UTC')"
-    # 'weekday 0' moves forward to the next Sunday (or stays on one); 6 days back is Monday.
-    return f"date({column}, 'weekday 0', '-6 days')"
 
 
 def bucket_label(bucket: str, postgres: bool) -> str:

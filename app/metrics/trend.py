@@ -1,9 +1,10 @@
 """The metrics trend: one bucket per UTC day or per week (weeks start on Monday) across the
-range, with the incidents created in each. The database groups the incidents by bucket (SQLite
-`date()`, PostgreSQL `date_trunc`); Python lays out the series of bucket starts, so buckets with
-no incident appear too, with zero counts and no means. The first and last buckets may be cut
-short by the range. Without `from`, the series starts at the first incident in scope; without
-`to`, it ends now."""
+range, with the incidents created in each. The database sums per UTC day (the daily roll-up
+for whole days, the incidents themselves for the partial days at the ends); Python adds the
+days up into weeks and lays out the series of bucket starts, so buckets with no incident
+appear too, with zero counts and no means. The first and last buckets may be cut short by the
+range. Without `from`, the series starts at the first incident in scope; without `to`, it
+ends now."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any
 
 from app import db
 from app.errors import BadUserInput
-from app.metrics import sql
+from app.metrics import rollup, sql
 from app.metrics.service import Scope
 
 MAX_BUCKETS = 1000  # a DAY trend covers at most ~2.7 years; a WEEK trend ~19
@@ -64,6 +65,30 @@ def _mean(total: Any, count: Any) -> float | None:
     return float(total) / int(count) if count and total is not None else None
 
 
+async def _day_rows(service_id: int | None, start: datetime, end: datetime, postgres: bool
+                   ) -> list[dict[str, Any]]:
+    """Rows of (bucket: the day, sums): the roll-up for the whole days of [start, end), the
+    incidents themselves for the partial days at its ends."""
+    parts = rollup.split(start, end)
+    rows = (await rollup.days(parts.whole_days, service_id, postgres)
+            if parts.whole_days else [])
+    day = sql.day_bucket("created_at", postgres)
+    for edge_start, edge_end in parts.edges:
+        where = sql.Where(postgres)
+        if service_id is not None:
+            where.add("service_id = ?", service_id)
+        if edge_start is not None:
+            where.add("created_at >= ?", edge_start)
+        if edge_end is not None:
+            where.add("created_at < ?", edge_end)
+        rows += await db.connection().execute_query_dict(
+            f"SELECT {sql.bucket_label(day, postgres)} AS bucket,"
+            f" {sql.incident_sums('', postgres)} FROM incidents{where.sql()} GROUP BY {day}",
+            where.params,
+        )
+    return rows
+
+
 async def trend(of: Scope, interval: Interval, *, now: datetime) -> list[Bucket]:
     """Buckets from the one holding `from` to the one holding the last instant before `to`;
     more than MAX_BUCKETS is refused (BAD_USER_INPUT)."""
@@ -80,29 +105,23 @@ async def trend(of: Scope, interval: Interval, *, now: datetime) -> list[Bucket]
             " (narrow from/to or use a longer interval)", field="interval")
 
     postgres = db.is_postgres()
-    group = (sql.week_bucket if interval is Interval.WEEK else sql.day_bucket)(
-        "created_at", postgres)
-    where = sql.Where(postgres)
-    if of.service_id is not None:
-        where.add("service_id = ?", of.service_id)
-    where.add("created_at >= ?", start)
-    where.add("created_at < ?", end)
-    rows = await db.connection().execute_query_dict(
-        f"SELECT {sql.bucket_label(group, postgres)} AS bucket,"
-        f" {sql.incident_sums('', postgres)} FROM incidents{where.sql()} GROUP BY {group}",
-        where.params,
-    )
-    found = {str(r["bucket"]): r for r in rows}
+    found: dict[str, dict[str, float]] = {}
+    for row in await _day_rows(of.service_id, start, end, postgres):
+        day = datetime.fromisoformat(str(row["bucket"])[:10]).replace(tzinfo=UTC)
+        sums = found.setdefault(bucket_start(day, interval).date().isoformat(),
+                                dict.fromkeys(rollup.SUMS, 0.0))
+        for name in rollup.SUMS:
+            sums[name] += float(row.get(name) or 0)
     buckets = []
     for k in range(count):
         at = first + k * _step(interval)
         bucket = Bucket(start=at)
-        row = found.get(at.date().isoformat())
-        if row is not None:
-            bucket.incident_count = int(row["n"])
-            bucket.open_count = int(row["open_n"])
-            bucket.mtta_seconds = _mean(row["ack_sum"], row["ack_n"])
-            bucket.mttr_seconds = _mean(row["res_sum"], row["res_n"])
-            bucket.mttd_seconds = _mean(row["detect_sum"], row["n"])
+        summed = found.get(at.date().isoformat())
+        if summed is not None:
+            bucket.incident_count = int(summed["n"])
+            bucket.open_count = int(summed["open_n"])
+            bucket.mtta_seconds = _mean(summed["ack_sum"], summed["ack_n"])
+            bucket.mttr_seconds = _mean(summed["res_sum"], summed["res_n"])
+            bucket.mttd_seconds = _mean(summed["detect_sum"], summed["n"])
         buckets.append(bucket)
     return buckets

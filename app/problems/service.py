@@ -57,6 +57,9 @@ async def create_problem(data: NewProblem, *, actor: User, now: datetime) -> Pro
     async with db.atomic():
         if data.service_id is not None and not await Service.exists(id=data.service_id):
             raise NotFound("no service with this id (serviceId)", field="serviceId")
+        if data.incident_ids:  # lock order: incidents by id, then the event log
+            await Incident.filter(id__in=list(data.incident_ids)).order_by(
+                "id").select_for_update()
         problem = await Problem.create(
             number=await next_number("problem"),
             title=title,
@@ -169,10 +172,14 @@ async def resolve_problem(
         await problem.save()
         to_resolve: list[Incident] = []
         if resolve_linked_incidents:
-            to_resolve = await Incident.filter(
-                problem_link__problem_id=problem.id,
-                status__in=list(incident_rules.OPEN_STATUSES),
-            ).order_by("number")
+            # Locked before the event log (lock order: problem, incidents by id, event log),
+            # as an incident's own transition locks its row before appending.
+            linked = await ProblemIncident.filter(problem_id=problem.id).values_list(
+                "incident_id", flat=True)
+            locked = await Incident.filter(
+                id__in=list(linked), status__in=list(incident_rules.OPEN_STATUSES),
+            ).order_by("id").select_for_update()
+            to_resolve = sorted(locked, key=lambda i: i.number)
         await events.append(
             "problem.resolved", now=now, actor_id=actor.id, problem=problem,
             from_status=current.value, to_status=P.RESOLVED.value, note=text,
@@ -243,6 +250,9 @@ async def _link(
 async def unlink_incident(incident_id: int, *, actor: User, now: datetime) -> Incident:
     """Detach the incident from its problem (a problem.updated event names it)."""
     async with db.atomic():
+        # Lock order: the problem, then the incident (as linking and resolving take them).
+        seen = await ProblemIncident.get_or_none(incident_id=incident_id)
+        problem = await _locked(seen.problem_id) if seen is not None else None
         incident = await Incident.filter(id=incident_id).select_for_update().first()
         if incident is None:
             raise NotFound("no incident with this id", field="incidentId")
@@ -250,7 +260,9 @@ async def unlink_incident(incident_id: int, *, actor: User, now: datetime) -> In
         if link is None:
             raise BadUserInput(f"{incident.reference} is not linked to a problem",
                                field="incidentId")
-        problem = await _locked(link.problem_id)
+        if problem is None or link.problem_id != problem.id:  # re-linked between the reads
+            raise Conflict(f"{incident.reference} changed problem meanwhile; try again",
+                           field="incidentId")
         await link.delete()
         problem.updated_at = now
         await problem.save(update_fields=["updated_at"])
