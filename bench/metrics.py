@@ -7,7 +7,10 @@ asking for every total, both breakdowns and a weekly trend over the year (once f
 services, once for one service); the baseline is a plain `SELECT COUNT(*) FROM incidents` on
 the same connection, so the ratio says how many full counts one metrics answer costs. On SQLite
 a second row gives the process CPU time per request, steadier than wall time when other work
-shares the machine. `python -m bench.metrics` runs this part alone."""
+shares the machine. The answer comes from the daily roll-up (migration 0010), which triggers
+keep on every write; the last row says what that costs a writer: create + acknowledge +
+resolve of an incident under an SLA policy, against the same writes with the triggers dropped.
+`python -m bench.metrics` runs this part alone."""
 
 from __future__ import annotations
 
@@ -16,12 +19,10 @@ import random
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -31,8 +32,12 @@ from app.auth.models import Role
 from app.auth.service import create_user_with_token
 from app.graphql.ids import to_global_id
 from app.incidents import rules
-from app.incidents.models import Impact, Urgency
+from app.incidents import service as incidents
+from app.incidents.models import Impact, Priority, Urgency
+from app.slas import policies
+from app.slas.models import SlaKind
 from app.timesource import FrozenClock
+from bench.seed import create_postgres_database, drop_postgres_database, postgres_base
 from bench.settings import bench_settings
 
 INCIDENTS = 100_000
@@ -164,31 +169,84 @@ async def _measure(url: str, label: str) -> list[dict[str, Any]]:
         await db.close_db()
 
 
-async def _postgres(base: str, statement: str) -> None:
-    import asyncpg
+ROLLUP_TRIGGERS = ["incident_day_stats_insert", "incident_day_stats_update",
+                   "incident_day_stats_delete", "incident_day_stats_timer_insert",
+               "incident_day_stats_timer_update", "incident_day_stats_timer_delete"]
+WRITES = 300
 
-    conn = await asyncpg.connect(base.replace("postgres://", "postgresql://", 1))
+
+async def _write_ms(url: str, with_rollup: bool) -> float:
+    """Milliseconds per create + acknowledge + resolve through the incident service (an SLA
+    policy on the service, so timers start and end), with the roll-up triggers or without."""
+    await db.migrate(url)
+    await db.init_db(url)
     try:
-        await conn.execute(statement)
+        conn = db.connection()
+        if not with_rollup:
+            for trigger in ROLLUP_TRIGGERS:
+                table = "sla_timers" if "timer" in trigger else "incidents"
+                await conn.execute_script(
+                    f"DROP TRIGGER {trigger}" if not db.is_postgres()
+                    else f"DROP TRIGGER {trigger} ON {table}")
+        issued = await create_user_with_token("bench", Role.ADMIN, now=NOW)
+        actor = await issued.api_token.user
+        policy = await policies.create_policy(policies.PolicyInput(
+            name="Standard", timezone="UTC", targets=[
+                policies.Target(priority=Priority.P2, kind=kind, seconds=3600)
+                for kind in SlaKind]), actor=actor, now=NOW)
+        service = await incidents.create_service(
+            name="Checkout", description=None, public=True, actor=actor, now=NOW,
+            sla_policy_id=policy.id)
+        start = time.perf_counter()
+        for k in range(WRITES):
+            at = NOW + timedelta(minutes=7 * k)
+            made = await incidents.create_incident(incidents.NewIncident(
+                title="Card payments fail", impact=Impact.HIGH, urgency=Urgency.MEDIUM,
+                service_id=service.id), actor=actor, now=at)
+            await incidents.acknowledge(made.id, actor=actor, now=at + timedelta(seconds=30))
+            await incidents.resolve(made.id, "fixed", actor=actor, now=at + timedelta(minutes=2))
+        return (time.perf_counter() - start) * 1000 / WRITES
     finally:
-        await conn.close()
+        await db.close_db()
+
+
+async def _write_cost(make_url: Callable[[], Awaitable[str]], label: str) -> dict[str, Any]:
+    """What keeping the roll-up costs writers: the same writes with and without its
+    triggers, alternated twice each on fresh databases, best of two."""
+    timings: dict[bool, list[float]] = {True: [], False: []}
+    for with_rollup in (True, False, True, False):
+        timings[with_rollup].append(await _write_ms(await make_url(), with_rollup))
+    figure, baseline = min(timings[True]), min(timings[False])
+    return {"name": f"create+acknowledge+resolve with the metrics roll-up, {label}",
+            "figure": figure, "baseline": baseline, "ratio": figure / baseline,
+            "unit": "ms per incident (baseline: the same without the roll-up triggers)"}
 
 
 async def run() -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         rows += await _measure(f"sqlite://{Path(tmp) / 'metrics.db'}", "SQLite")
-    base = os.environ.get("TOCSIN_BENCH_POSTGRES_URL")
+        made = iter(range(100))
+
+        async def sqlite_url() -> str:
+            return f"sqlite://{Path(tmp) / f'writes-{next(made)}.db'}"
+
+        rows.append(await _write_cost(sqlite_url, "SQLite"))
+    base = postgres_base()
     if base:
-        name = f"tocsin_bench_{uuid.uuid4().hex[:10]}"
-        await _postgres(base, f'CREATE DATABASE "{name}"')
-        parts = urlsplit(base)
+        created: list[str] = []
+
+        async def postgres_url() -> str:
+            name, url = await create_postgres_database(base)
+            created.append(name)
+            return url
+
         try:
-            rows += await _measure(
-                urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, "")),
-                "PostgreSQL")
+            rows += await _measure(await postgres_url(), "PostgreSQL")
+            rows.append(await _write_cost(postgres_url, "PostgreSQL"))
         finally:
-            await _postgres(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for name in created:
+                await drop_postgres_database(base, name)
     return rows
 
 

@@ -16,11 +16,9 @@ import os
 import statistics
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from app import db
 from app.events import service as events
@@ -29,6 +27,7 @@ from app.incidents.models import Impact, Incident, Priority, Service, Urgency
 from app.slas.clock import SlaClock
 from app.slas.models import SlaKind, SlaState, SlaTimer
 from app.timesource import SystemClock
+from bench.seed import create_postgres_database, drop_postgres_database, postgres_base
 
 PROBES = 200
 SMALL = 100
@@ -117,21 +116,6 @@ async def _measure(url: str, n: int) -> dict[str, float]:
     return {"p50": statistics.median(late), "p99": _percentile(late, 99), "idle": idle}
 
 
-def _postgres_database(base: str, name: str) -> str:
-    parts = urlsplit(base)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
-async def _postgres(base: str, sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(base.replace("postgres://", "postgresql://", 1))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 async def _backend(label: str, make_url: Any, n: int) -> list[dict[str, Any]]:
     small = await _measure(await make_url(), SMALL)
     big = await _measure(await make_url(), n)
@@ -155,19 +139,18 @@ async def run() -> list[dict[str, Any]]:
             return f"sqlite://{Path(tmp) / f'sla-{next(made)}.db'}"
 
         rows += await _backend("SQLite", sqlite_url, n)
-    base = os.environ.get("TOCSIN_BENCH_POSTGRES_URL")
+    base = postgres_base()
     if base:
         created: list[str] = []
 
         async def postgres_url() -> str:
-            name = f"tocsin_bench_{uuid.uuid4().hex[:10]}"
-            await _postgres(base, f'CREATE DATABASE "{name}"')
+            name, url = await create_postgres_database(base)
             created.append(name)
-            return _postgres_database(base, name)
+            return url
 
         try:
             rows += await _backend("PostgreSQL", postgres_url, n)
         finally:
             for name in created:
-                await _postgres(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                await drop_postgres_database(base, name)
     return rows
