@@ -8,6 +8,7 @@ rows for the partial ones), on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import importlib
 import random
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -273,4 +274,17 @@ async def test_rollup_under_concurrent_writes(covered, manager, users, clock):
     await asyncio.gather(*[work(k) for k in range(8)], resolve_together(0),
                          resolve_together(1))
     assert sum(v.get("ended", 0) for v in (await _expected_days()).values()) >= 2
+    _assert_same(await _stored_days(), await _expected_days())
+
+
+async def test_migration_fills_the_rollup_from_existing_rows(walked):
+    """The migration's back-fill (what an upgraded database runs once) gives the same
+    roll-up as the triggers did."""
+    migration = importlib.import_module("app.migrations.0010_incident_day_stats")
+    conn = db.connection()
+    await conn.execute_script("DELETE FROM incident_day_stats")
+    assert await _stored_days() == {}
+    for statement in (migration.POSTGRES_BACKFILL if db.is_postgres()
+                      else migration.SQLITE_BACKFILL):
+        await conn.execute_script(statement)
     _assert_same(await _stored_days(), await _expected_days())
