@@ -18,7 +18,7 @@ from app.pagination import page_size
 
 if TYPE_CHECKING:
     from app.auth.schema import UserType
-    from app.incidents.schema import IncidentType
+    from app.incidents.schema import IncidentType, ServiceType
     from app.problems.schema import ProblemType
 
 
@@ -36,6 +36,7 @@ class EventType(Node):
     actor_id: strawberry.Private[int | None]
     incident_id: strawberry.Private[int | None]
     problem_id: strawberry.Private[int | None]
+    service_id: strawberry.Private[int | None]
 
     @classmethod
     def from_model(cls, event: Event) -> EventType:
@@ -51,6 +52,7 @@ class EventType(Node):
             actor_id=event.actor_id,
             incident_id=event.incident_id,
             problem_id=event.problem_id,
+            service_id=event.service_id,
         )
 
     @strawberry.field
@@ -82,6 +84,17 @@ class EventType(Node):
         from app.problems.schema import problem_by_id
 
         return None if self.problem_id is None else await problem_by_id(info, self.problem_id)
+
+    @strawberry.field(
+        description="The service the event is about: the service itself for service.created "
+        "and service.updated, else the service its incident or problem was on at that moment."
+    )
+    async def service(
+        self, info: Info
+    ) -> Annotated[ServiceType, strawberry.lazy("app.incidents.schema")] | None:
+        from app.incidents.schema import load_service
+
+        return await load_service(info, self.service_id)
 
 
 EventConnection = Connection[EventType]

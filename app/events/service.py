@@ -57,6 +57,7 @@ async def append(
     actor_id: int | None = None,
     incident: Any = None,
     problem: Any = None,
+    service: Any = None,
     from_status: str | None = None,
     to_status: str | None = None,
     note: str | None = None,
@@ -65,13 +66,18 @@ async def append(
 ) -> Event:
     tx = await take_append_lock()
     subject = incident if incident is not None else problem
+    # An incident's or problem's event records the service it is on; a service's own event
+    # (service.created, service.updated) has no incident and names the service itself.
+    service_id = subject.service_id if subject is not None else None
+    if service is not None:
+        service_id = service.id
     event = await Event.create(
         type=type,
         occurred_at=now,
         actor_id=actor_id,
         incident_id=incident.id if incident is not None else None,
         problem_id=problem.id if problem is not None else None,
-        service_id=subject.service_id if subject is not None else None,
+        service_id=service_id,
         priority=str(incident.priority) if incident is not None else None,
         from_status=from_status,
         to_status=to_status,

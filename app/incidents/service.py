@@ -79,6 +79,16 @@ async def _existing_user(user_id: int | None, field: str = "assigneeId") -> User
 # ------------------------------------------------------------------ services
 
 
+def service_snapshot(service: Service) -> dict[str, Any]:
+    """What a service event's payload records about the service at that moment."""
+    return {
+        "name": service.name,
+        "description": service.description,
+        "public": service.public,
+        "slaPolicyId": service.sla_policy_id,
+    }
+
+
 async def create_service(
     *, name: str, description: str | None, public: bool, actor: User, now: datetime,
     sla_policy_id: int | None = None,
@@ -90,22 +100,34 @@ async def create_service(
             raise Conflict(f"a service named {name!r} already exists", field="name")
         await sla_policies.existing_policy(sla_policy_id)
         try:
-            return await Service.create(
+            service = await Service.create(
                 name=name, description=description, public=public, created_at=now,
                 updated_at=now, sla_policy_id=sla_policy_id,
             )
         except IntegrityError as exc:
             raise Conflict(f"a service named {name!r} already exists", field="name") from exc
+        await events.append(
+            "service.created", now=now, actor_id=actor.id, service=service,
+            payload=service_snapshot(service),
+        )
+        return service
+
+
+SERVICE_UPDATABLE = ("name", "description", "public", "sla_policy_id")
 
 
 async def update_service(
     service_id: int, changes: dict[str, Any], *, actor: User, now: datetime
 ) -> Service:
+    """Apply the given fields (absent = unchanged, None = cleared); one service.updated event,
+    none when nothing changed."""
     _not_null(changes, "name", "public")
     async with db.atomic():
-        service = await Service.get_or_none(id=service_id)
+        # Locked, so the event's `from` values are what this change really replaced.
+        service = await Service.filter(id=service_id).select_for_update().first()
         if service is None:
             raise NotFound("no service with this id", field="id")
+        before = {name: getattr(service, name) for name in SERVICE_UPDATABLE}
         if "name" in changes:
             name = clean_title(changes["name"], "name")
             if await Service.filter(name=name).exclude(id=service.id).exists():
@@ -118,8 +140,19 @@ async def update_service(
         if "sla_policy_id" in changes:
             await sla_policies.existing_policy(changes["sla_policy_id"])
             service.sla_policy_id = changes["sla_policy_id"]
+        changed = {
+            _camel(name): {"from": before[name], "to": getattr(service, name)}
+            for name in SERVICE_UPDATABLE
+            if before[name] != getattr(service, name)
+        }
+        if not changed:
+            return service
         service.updated_at = now
         await service.save()
+        await events.append(
+            "service.updated", now=now, actor_id=actor.id, service=service,
+            payload={**service_snapshot(service), "changes": changed},
+        )
         return service
 
 

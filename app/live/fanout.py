@@ -139,7 +139,7 @@ class Fanout:
                 for group, payload in zip(matching, payloads, strict=True):
                     self._send(group, event.id, payload)
         await self._incidents_changed(events, by_field.get("incidentChanged", []), loaders)
-        await self._status_page(events[-1].id, by_field.get("statusPage", []), loaders)
+        await self._status_page(events, by_field.get("statusPage", []), loaders)
 
     async def _incidents_changed(self, events: list[Event], groups: list[Group],
                                  loaders: Loaders) -> None:
@@ -161,9 +161,12 @@ class Fanout:
                 payload = await self.render_for(group, IncidentType.from_model(incident), loaders)
                 self._send(group, last_event[group.incident_id], payload)
 
-    async def _status_page(self, sequence: int, groups: list[Group], loaders: Loaders) -> None:
+    async def _status_page(self, events: list[Event], groups: list[Group],
+                           loaders: Loaders) -> None:
         if not groups:
             self._status_content = None
+            return
+        if not streams.status_page_may_change(events):
             return
         page = await streams.status_page(self.clock.now())
         content = streams.page_content(page)
@@ -172,7 +175,7 @@ class Fanout:
         self._status_content = content
         root = to_graphql(page)
         for group in groups:
-            self._send(group, sequence, await self.render_for(group, root, loaders))
+            self._send(group, events[-1].id, await self.render_for(group, root, loaders))
 
     # -- the first frames of a new subscriber ----------------------------------------------
     async def replay(self, subscriber: Subscriber, after: int) -> None:

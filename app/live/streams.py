@@ -61,6 +61,10 @@ async def status_page(now: datetime) -> statuspage.StatusPage:
     return await statuspage.build_status_page(now=now)
 
 
+def status_page_may_change(events: list[Event]) -> bool:
+    return any(statuspage.may_alter_page(event) for event in events)
+
+
 def page_content(page: statuspage.StatusPage) -> tuple[object, object]:
     """What a reader sees, `updatedAt` aside: two snapshots that differ here differ for them."""
     return (page.services, page.incidents)

@@ -32,6 +32,8 @@ EVENT_WORDS = {
     "sla.breached": "breached its SLA",
 }
 
+SERVICE_EVENT_WORDS = {"service.created": "created", "service.updated": "updated"}
+
 
 @dataclass(frozen=True)
 class EventFacts:
@@ -107,6 +109,11 @@ def default_subject(facts: EventFacts) -> str:
     if facts.event_type == "delivery.dead":
         channel = facts.payload.get("channel", "?")
         return f"A notification through {channel!r} could not be delivered"
+    if facts.event_type in SERVICE_EVENT_WORDS:
+        name = facts.payload.get("name", "?")
+        changed = ", ".join(facts.payload.get("changes", {}))
+        word = SERVICE_EVENT_WORDS[facts.event_type]
+        return f"Service {name!r} {word}" + (f": {changed}" if changed else "")
     if incident is None:
         return f"Tocsin: {facts.event_type}"
     word = EVENT_WORDS.get(facts.event_type, facts.event_type)
@@ -133,10 +140,25 @@ def default_text(facts: EventFacts) -> str:
         lines.append(f"Channel: {p.get('channel')}   Recipient: {p.get('recipient') or '-'}")
         lines.append(f"Event: {p.get('eventType')}   Attempts: {p.get('attempts')}")
         lines.append(f"Last error: {p.get('error')}")
+    if facts.event_type in SERVICE_EVENT_WORDS:
+        # A service event has no incident: its payload says what the service is now and
+        # what changed.
+        p = facts.payload
+        lines.append(f"Service: {p.get('name')}   Public: {'yes' if p.get('public') else 'no'}")
+        for field_name, change in p.get("changes", {}).items():
+            lines.append(f"{field_name}: {_shown(change.get('from'))} -> "
+                         f"{_shown(change.get('to'))}")
     if facts.event_id is not None:
         lines.append("")
         lines.append(f"Event {facts.event_type} #{facts.event_id}")
     return "\n".join(lines)
+
+
+def _shown(value: Any, limit: int = 200) -> str:
+    """A changed value as the message quotes it: a long description is cut (the event's
+    payload keeps it whole)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def build_message(

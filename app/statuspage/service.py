@@ -96,6 +96,21 @@ def _is_public(incident: Incident, public_services: list[Service]) -> bool:
     return any(s.id == incident.service_id for s in public_services)
 
 
+SERVICE_EVENT_TYPES = ("service.created", "service.updated")
+
+
+def may_alter_page(event: Event) -> bool:
+    """Whether the page can look different after this event. Only a private service's own
+    event that leaves it private certainly cannot: private services are not on the page and
+    their incidents are not listed, whatever their name, description or SLA policy, so live
+    readers are not even woken for it. Everything else may: a service made public appears, one
+    made private disappears, a public one's rename shows."""
+    if event.type not in SERVICE_EVENT_TYPES:
+        return True
+    payload = event.payload or {}
+    return payload.get("public") is not False or "public" in payload.get("changes", {})
+
+
 # ------------------------------------------------------------------ the feed of public updates
 
 FEED_EVENT_TYPES = ("incident.created", "incident.note_added", "incident.resolved")

@@ -1,14 +1,19 @@
-"""Helpers for live-update tests: mutations over HTTP against a real server, and a raw
-WebSocket client for checks below the level of the reference clients."""
+"""Helpers for live-update tests: mutations over HTTP against a real server, a subscriber
+through the Python `gql` client, and a raw WebSocket client for checks below the level of the
+reference clients."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import websockets
+from gql import Client, GraphQLRequest
+from gql.transport.websockets import WebsocketsTransport
 
 from tests.fixtures_server import RunningServer
 
@@ -64,6 +69,68 @@ async def logged_sequences(server: RunningServer, after: str | None = None) -> l
         if not page["pageInfo"]["hasNextPage"]:
             return found
         cursor = page["pageInfo"]["endCursor"]
+
+
+def transport(server: RunningServer, protocol: str, token: str | None = "admin"
+              ) -> WebsocketsTransport:
+    if token == "admin":
+        token = server.admin_token
+    payload = {"authorization": f"Bearer {token}"} if token else {}
+    return WebsocketsTransport(url=ws_url(server), init_payload=payload,
+                               subprotocols=[protocol])
+
+
+async def collect(server: RunningServer, protocol: str, query: str, variables: dict[str, Any],
+                  count: int, started: asyncio.Event | None = None,
+                  token: str | None = "admin") -> list[dict[str, Any]]:
+    received: list[dict[str, Any]] = []
+    link = transport(server, protocol, token)
+    async with Client(transport=link) as session:
+
+        async def consume() -> None:
+            async for result in session.subscribe(GraphQLRequest(query,
+                                                                 variable_values=variables)):
+                received.append(result)
+                if len(received) >= count:
+                    return
+
+        consuming = asyncio.create_task(consume())
+        if started is not None:
+            # Once the subscribe message is on the socket, a later request's answer proves
+            # the server has registered the subscription (it handles messages in order).
+            while not link.listeners and not consuming.done():  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            await session.execute(GraphQLRequest("{ __typename }"))
+            started.set()
+        await consuming
+    return received
+
+
+@contextlib.asynccontextmanager
+async def following(server: RunningServer, query: str, variables: dict[str, Any] | None = None,
+                    token: str | None = "admin") -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
+    """A graphql-transport-ws subscriber through `gql`, registered on the server when the
+    block starts; each result arrives on the queue, so a test can act, then read what it
+    caused, one frame at a time."""
+    frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    link = transport(server, "graphql-transport-ws", token)
+    async with Client(transport=link) as session:
+
+        async def consume() -> None:
+            async for result in session.subscribe(GraphQLRequest(
+                    query, variable_values=variables or {})):
+                frames.put_nowait(result)
+
+        consuming = asyncio.create_task(consume())
+        try:
+            while not link.listeners and not consuming.done():  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            await session.execute(GraphQLRequest("{ __typename }"))  # as in `collect`
+            yield frames
+        finally:
+            consuming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await consuming
 
 
 class RawClient:

@@ -5,61 +5,23 @@ token, and refusal of everything else without one."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
-from gql import Client, GraphQLRequest
 from gql.transport.exceptions import TransportError, TransportQueryError
-from gql.transport.websockets import WebsocketsTransport
 
 from tests.fixtures_server import RunningServer
 from tests.live.conftest import (
     add_note,
+    collect,
     create_incident,
     logged_sequences,
     mutate,
-    ws_url,
 )
 
 PROTOCOLS = ["graphql-transport-ws", "graphql-ws"]
 EVENTS = """subscription($after: String, $incidentId: ID, $types: [String!]) {
   events(after: $after, incidentId: $incidentId, types: $types) {
     sequence type note incident { reference } actor { name } } }"""
-
-
-def transport(server: RunningServer, protocol: str, token: str | None = "admin"
-              ) -> WebsocketsTransport:
-    if token == "admin":
-        token = server.admin_token
-    payload = {"authorization": f"Bearer {token}"} if token else {}
-    return WebsocketsTransport(url=ws_url(server), init_payload=payload,
-                               subprotocols=[protocol])
-
-
-async def collect(server: RunningServer, protocol: str, query: str, variables: dict[str, Any],
-                  count: int, started: asyncio.Event | None = None,
-                  token: str | None = "admin") -> list[dict[str, Any]]:
-    received: list[dict[str, Any]] = []
-    link = transport(server, protocol, token)
-    async with Client(transport=link) as session:
-
-        async def consume() -> None:
-            async for result in session.subscribe(GraphQLRequest(query,
-                                                                 variable_values=variables)):
-                received.append(result)
-                if len(received) >= count:
-                    return
-
-        consuming = asyncio.create_task(consume())
-        if started is not None:
-            # Once the subscribe message is on the socket, a later request's answer proves
-            # the server has registered the subscription (it handles messages in order).
-            while not link.listeners and not consuming.done():  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
-            await session.execute(GraphQLRequest("{ __typename }"))
-            started.set()
-        await consuming
-    return received
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

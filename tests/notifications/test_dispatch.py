@@ -97,6 +97,36 @@ async def test_templates_shape_the_message(users, clock, recorder_channel, dispa
     assert sent["text"].endswith("-- sent by incident.created")
 
 
+async def test_service_events_reach_rules_that_name_them_and_say_what_changed(
+    users, clock, recorder_channel, dispatcher: Dispatcher, sends
+):
+    manager = users[Role.MANAGER][0]
+    other = await incidents.create_service(name="Payments", description=None, public=True,
+                                           actor=manager, now=clock.now())
+    types = ["service.created", "service.updated"]
+    await _rule(recorder_channel, clock, ["ok-all@example.org"], event_types=types)
+    # A service event has no incident, hence no priority: a rule with minPriority skips it;
+    # one listing services fires only for those.
+    await _rule(recorder_channel, clock, ["ok-p5@example.org"], name="any priority",
+                event_types=types, min_priority="P5")
+    await _rule(recorder_channel, clock, ["ok-payments@example.org"], name="payments only",
+                event_types=types, service_ids=[other.id])
+    checkout = await incidents.create_service(
+        name="Checkout", description="Web shop", public=True, actor=manager, now=clock.now())
+    await incidents.update_service(checkout.id, {"name": "Shop checkout", "public": False},
+                                   actor=manager, now=clock.now())
+    report = await dispatcher.drain()
+    assert report.delivered == 2
+    created, updated = sends.all()
+    assert {created["recipient"], updated["recipient"]} == {"ok-all@example.org"}
+    assert (created["event_type"], created["incident"], created["thread_key"]) == (
+        "service.created", None, None)
+    assert created["subject"] == "Service 'Checkout' created"
+    assert updated["subject"] == "Service 'Shop checkout' updated: name, public"
+    assert "name: 'Checkout' -> 'Shop checkout'" in updated["text"]
+    assert "public: True -> False" in updated["text"]
+
+
 async def test_retries_follow_the_schedule_then_dead_letter(
     users, clock: FrozenClock, recorder_channel, dispatcher: Dispatcher, sends
 ):
