@@ -109,18 +109,41 @@ class AuthMutation:
             token=issued.token, api_token=ApiTokenType.from_model(issued.api_token, user)
         )
 
-    @strawberry.mutation(description="Revoke a token; it stops working at once (ADMIN).")
+    @strawberry.mutation(
+        description="Revoke a token; it stops working at once, and live connections using it "
+        "close (ADMIN)."
+    )
     async def revoke_api_token(self, info: Info, id: strawberry.ID) -> ApiTokenType:
-        info.context.require(Role.ADMIN)
-        revoked = await service.revoke_token(decode_id(id, "ApiToken"), now=info.context.now())
+        admin = info.context.require(Role.ADMIN)
+        revoked = await service.revoke_token(
+            decode_id(id, "ApiToken"), now=info.context.now(), actor_id=admin.id
+        )
         return ApiTokenType.from_model(revoked, revoked.user)
 
-    @strawberry.mutation(description="Change a user's role (ADMIN).")
+    @strawberry.mutation(
+        description="Change a user's role; live connections holding more than the new role "
+        "close (ADMIN)."
+    )
     async def set_user_role(
         self, info: Info, user_id: strawberry.ID, role: RoleEnum  # type: ignore[valid-type]
     ) -> UserType:
-        info.context.require(Role.ADMIN)
+        admin = info.context.require(Role.ADMIN)
         user = await service.set_user_role(
-            decode_id(user_id, "User", "userId"), Role(role), now=info.context.now()
+            decode_id(user_id, "User", "userId"), Role(role), now=info.context.now(),
+            actor_id=admin.id,
+        )
+        return UserType.from_model(user)
+
+    @strawberry.mutation(
+        description="Deactivate a user (its tokens stop working and its live connections "
+        "close) or reactivate it (ADMIN)."
+    )
+    async def set_user_active(
+        self, info: Info, user_id: strawberry.ID, active: bool
+    ) -> UserType:
+        admin = info.context.require(Role.ADMIN)
+        user = await service.set_user_active(
+            decode_id(user_id, "User", "userId"), active, now=info.context.now(),
+            actor_id=admin.id,
         )
         return UserType.from_model(user)

@@ -1,5 +1,7 @@
-"""Users and API tokens: creation (the token is shown once, only its hash is kept) and
-authentication of a presented bearer token."""
+"""Users and API tokens: creation (the token is shown once, only its hash is kept),
+authentication of a presented bearer token, and the changes that end or narrow access
+(revocation, deactivation, role changes), each appending its access event (app.auth.access)
+in the same transaction so that every process cuts the live connections it concerns."""
 
 from __future__ import annotations
 
@@ -11,8 +13,10 @@ from datetime import datetime, timedelta
 from tortoise.exceptions import IntegrityError
 
 from app import db
+from app.auth import access
 from app.auth.models import ApiToken, Role, User
 from app.errors import BadUserInput, Conflict, NotFound, Unauthenticated
+from app.events import service as events
 
 TOKEN_PREFIX = "tocsin_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # don't write on every request
@@ -70,6 +74,12 @@ async def _issue(
 
 async def authenticate(token: str, *, now: datetime) -> User:
     """The active user owning `token`; Unauthenticated for anything else."""
+    return (await authenticate_token(token, now=now)).user
+
+
+async def authenticate_token(token: str, *, now: datetime) -> ApiToken:
+    """The valid token row of `token`, with its (active) user loaded; Unauthenticated for
+    anything else. Live connections keep its id and expiry to know when to close."""
     if not token.startswith(TOKEN_PREFIX):
         raise Unauthenticated("invalid token")
     api_token = (
@@ -84,7 +94,7 @@ async def authenticate(token: str, *, now: datetime) -> User:
         raise Unauthenticated("user is deactivated")
     if api_token.last_used_at is None or now - api_token.last_used_at >= LAST_USED_RESOLUTION:
         await ApiToken.filter(id=api_token.id).update(last_used_at=now)
-    return user
+    return api_token
 
 
 async def has_users() -> bool:
@@ -121,8 +131,11 @@ async def create_token_for_user(
         return await _issue(user, user.name, now=now, expires_at=expires_at)
 
 
-async def revoke_token(token_id: int, *, now: datetime) -> ApiToken:
-    """Revoke a token; revoking it again keeps the first revocation time."""
+async def revoke_token(
+    token_id: int, *, now: datetime, actor_id: int | None = None
+) -> ApiToken:
+    """Revoke a token; revoking it again keeps the first revocation time (and appends no
+    second event)."""
     async with db.atomic():
         api_token = await ApiToken.filter(id=token_id).select_for_update().first()
         if api_token is None:
@@ -130,21 +143,60 @@ async def revoke_token(token_id: int, *, now: datetime) -> ApiToken:
         if api_token.revoked_at is None:
             api_token.revoked_at = now
             await api_token.save(update_fields=["revoked_at"])
+            await events.append(
+                access.TOKEN_REVOKED, now=now, actor_id=actor_id,
+                payload=access.token_revoked_payload(api_token.id, api_token.user_id),  # type: ignore[attr-defined]
+            )
         await api_token.fetch_related("user")
         return api_token
 
 
-async def set_user_role(user_id: int, role: Role, *, now: datetime) -> User:
+async def _refuse_losing_the_last_admin(user: User, message: str, field: str) -> None:
+    if Role(user.role) == Role.ADMIN and user.active:
+        admins = await User.filter(role=Role.ADMIN, active=True).select_for_update()
+        if [a.id for a in admins] == [user.id]:
+            raise Conflict(message, field=field)
+
+
+async def set_user_role(
+    user_id: int, role: Role, *, now: datetime, actor_id: int | None = None
+) -> User:
     """Change a user's role; the last active ADMIN cannot be demoted (CONFLICT)."""
     async with db.atomic():
         user = await User.filter(id=user_id).select_for_update().first()
         if user is None:
             raise NotFound("no user with this id", field="userId")
-        if Role(user.role) == Role.ADMIN and role != Role.ADMIN:
-            admins = await User.filter(role=Role.ADMIN, active=True).select_for_update()
-            if [a.id for a in admins] == [user.id]:
-                raise Conflict("the last active ADMIN cannot be demoted", field="role")
-        if Role(user.role) != role:
+        if role != Role.ADMIN:
+            await _refuse_losing_the_last_admin(
+                user, "the last active ADMIN cannot be demoted", "role")
+        before = Role(user.role)
+        if before != role:
             user.role = role
             await user.save(update_fields=["role"])
+            await events.append(
+                access.USER_ROLE_CHANGED, now=now, actor_id=actor_id,
+                payload=access.role_changed_payload(user.id, before, role),
+            )
+        return user
+
+
+async def set_user_active(
+    user_id: int, active: bool, *, now: datetime, actor_id: int | None = None
+) -> User:
+    """Deactivate a user (every token stops working, live connections close) or reactivate
+    one; the last active ADMIN cannot be deactivated (CONFLICT)."""
+    async with db.atomic():
+        user = await User.filter(id=user_id).select_for_update().first()
+        if user is None:
+            raise NotFound("no user with this id", field="userId")
+        if not active:
+            await _refuse_losing_the_last_admin(
+                user, "the last active ADMIN cannot be deactivated", "active")
+        if user.active != active:
+            user.active = active
+            await user.save(update_fields=["active"])
+            await events.append(
+                access.USER_DEACTIVATED if not active else access.USER_REACTIVATED,
+                now=now, actor_id=actor_id, payload=access.user_payload(user.id),
+            )
         return user

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from app.auth import access
 from app.auth.models import Role
 from app.errors import BadUserInput
 from app.events import service
@@ -100,6 +101,11 @@ class EventType(Node):
 EventConnection = Connection[EventType]
 
 
+def hidden_event_types(role: Role) -> frozenset[str]:
+    """The event types a reader of `role` may not see: access events are for ADMINs."""
+    return frozenset() if access.visible_to(role) else access.ACCESS_EVENT_TYPES
+
+
 def parse_sequence(after: str | None) -> int | None:
     if after is None or after == "":
         return None
@@ -126,7 +132,10 @@ def event_connection(
 
 @strawberry.type
 class EventQuery:
-    @strawberry.field(description="The event log, oldest first.")
+    @strawberry.field(
+        description="The event log, oldest first (access events such as token.revoked only "
+        "for ADMINs)."
+    )
     async def events(
         self,
         info: Info,
@@ -134,10 +143,11 @@ class EventQuery:
         types: list[str] | None = None,
         first: int | None = None,
     ) -> EventConnection:
-        info.context.require(Role.VIEWER)
+        reader = info.context.require(Role.VIEWER)
         page = await service.list_events(
             after=parse_sequence(after), types=types,
             first=page_size(first, info.context.settings.max_page_size),
+            hidden_types=hidden_event_types(Role(reader.role)),
         )
         return event_connection(
             page.events, has_next=page.has_next, has_previous=after is not None, total=page.total

@@ -8,7 +8,7 @@ miss an event that committed later with a smaller id.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -110,11 +110,15 @@ class EventPage:
 
 
 async def list_events(
-    *, after: int | None, types: Sequence[str] | None, first: int
+    *, after: int | None, types: Sequence[str] | None, first: int,
+    hidden_types: Collection[str] = (),
 ) -> EventPage:
+    """A page of the log; `hidden_types` are left out (those the reader may not see)."""
     query = Event.all()
     if types:
         query = query.filter(type__in=list(types))
+    if hidden_types:
+        query = query.filter(type__not_in=sorted(hidden_types))
     total = await query.count()
     if after is not None:
         query = query.filter(id__gt=after)

@@ -1,5 +1,6 @@
 """Live updates for one API process, started and stopped by the app's lifespan: the broker,
-the log follower feeding the fan-out, the WebSocket endpoint and its sweeper."""
+the log follower feeding the access guard and the fan-out, the WebSocket endpoint and its
+sweeper."""
 
 from __future__ import annotations
 
@@ -31,9 +32,14 @@ class LiveUpdates:
                                               channel=settings.broker_channel)
         self.documents = DocumentCache(schema._schema, settings)
         self.fanout = Fanout(schema._schema, clock, settings)
-        self.follower = LogFollower(self.broker, self.fanout.deliver)
         self.endpoint = GraphQLWebSocket(self)
+        self.follower = LogFollower(self.broker, self.deliver)
         self._sweeper: asyncio.Task[None] | None = None
+
+    async def deliver(self, committed: list[Event]) -> None:
+        # Connections that lost access close first: no later event of the batch reaches them.
+        self.endpoint.guard.apply(committed)
+        await self.fanout.deliver(committed)
 
     async def publish(self, committed: Sequence[Event]) -> None:
         await self.broker.publish(committed)

@@ -20,9 +20,12 @@ class EventFilter:
     service_id: int | None = None
     incident_id: int | None = None
     min_priority: Priority | None = None
+    hidden_types: frozenset[str] = frozenset()  # what the subscriber's role may not see
 
     def matches(self, event: Event) -> bool:
         if self.types is not None and event.type not in self.types:
+            return False
+        if event.type in self.hidden_types:
             return False
         if self.service_id is not None and event.service_id != self.service_id:
             return False

@@ -25,16 +25,16 @@ import orjson
 from graphql import GraphQLError, OperationType
 from starlette.datastructures import Headers
 
-from app.auth import service as auth
 from app.auth.models import Role, User
 from app.errors import DomainError, NotFound, Unauthenticated
-from app.events.schema import parse_sequence
+from app.events.schema import hidden_event_types, parse_sequence
 from app.graphql.context import Context
 from app.graphql.errors import public_error
 from app.graphql.ids import decode_id, decode_optional_id
 from app.graphql.origins import origin_allowed
 from app.graphql.ratelimit import RateLimiter, Refusal, token_key
 from app.live import direct, streams
+from app.live.access import AccessGuard
 from app.live.fanout import Fanout, Subscriber
 from app.live.operations import DocumentCache, OperationError
 
@@ -56,10 +56,9 @@ def _error(message: str, code: str) -> dict[str, Any]:
 
 
 class WsConnection:
-    __slots__ = ("_send", "acked", "address", "closed", "direct", "init_received", "last_ping",
-                 "limit", "opened_at", "protocol", "queue", "subscriptions", "tasks", "token_key",
-                 "user",
-                 "writer")
+    __slots__ = ("_send", "acked", "address", "closed", "direct", "expiry", "init_received",
+                 "last_ping", "limit", "opened_at", "protocol", "queue", "subscriptions", "tasks",
+                 "token_id", "token_key", "user", "writer")
 
     def __init__(self, send: Send, protocol: str, limit: int, now: float,
                  address: str | None) -> None:
@@ -70,6 +69,8 @@ class WsConnection:
         self.writer: asyncio.Task[None] | None = None
         self.direct: Any = None  # uvicorn's sansio protocol, when frames may bypass ASGI
         self.user: User | None = None
+        self.token_id: int | None = None  # the ApiToken it authenticated with
+        self.expiry: asyncio.TimerHandle | None = None  # closes it when that token expires
         self.token_key: str | None = None  # the rate limiter's key of the token it sent
         self.acked = False
         self.init_received = False
@@ -126,8 +127,10 @@ class WsConnection:
             self.writer = None
 
     def close_soon(self, code: int, reason: str) -> None:
+        """Close from synchronous code; nothing pushed from now on is sent."""
         if not self.closed:
-            task = asyncio.create_task(self.close(code, reason))
+            self.closed = True
+            task = asyncio.create_task(self._send_close(code, reason))
             _closing.add(task)
             task.add_done_callback(_closing.discard)
 
@@ -135,6 +138,9 @@ class WsConnection:
         if self.closed:
             return
         self.closed = True
+        await self._send_close(code, reason)
+
+    async def _send_close(self, code: int, reason: str) -> None:
         self.queue.clear()
         with contextlib.suppress(Exception):
             await self._send({"type": "websocket.close", "code": code, "reason": reason})
@@ -146,6 +152,7 @@ class GraphQLWebSocket:
     def __init__(self, live: Any) -> None:
         self.live = live
         self.connections: set[WsConnection] = set()
+        self.guard = AccessGuard()
 
     @property
     def limiter(self) -> RateLimiter:
@@ -197,6 +204,7 @@ class GraphQLWebSocket:
         finally:
             conn.closed = True
             self.connections.discard(conn)
+            self.guard.release(conn)
             for op_id in list(conn.subscriptions):
                 self.stop(conn, op_id)
 
@@ -252,7 +260,7 @@ class GraphQLWebSocket:
 
             token = bearer_token(header if isinstance(header, str) else None)
             if token is not None:
-                conn.user = await auth.authenticate(token, now=self.live.clock.now())
+                await self.guard.authenticate(conn, token, self.live.clock)
                 conn.token_key = token_key(token)
         except Unauthenticated as exc:
             self.limiter.auth_failed(conn.address)
@@ -313,6 +321,7 @@ class GraphQLWebSocket:
                     incident_id=decode_optional_id(args.get("incidentId"), "Incident",
                                                    "incidentId"),
                     min_priority=args.get("minPriority"),
+                    hidden_types=hidden_event_types(Role(conn_user.role)),
                 )
             elif operation.field == "incidentChanged":
                 conn_user = _require(conn.user, Role.VIEWER)

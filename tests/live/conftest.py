@@ -163,5 +163,30 @@ class RawClient:
         await self.send({"id": op_id, "type": "subscribe",
                          "payload": {"query": query, "variables": variables or {}}})
 
+    async def until_closed(self, seconds: float = 10) -> tuple[int, str, list[dict[str, Any]]]:
+        """Read until the server closes the socket: its close code and reason, and what came
+        before (keep-alive pings aside). Times out when it stays open for `seconds`."""
+        before: list[dict[str, Any]] = []
+        async with asyncio.timeout(seconds):
+            try:
+                while True:
+                    message = json.loads(await self.socket.recv())
+                    if message.get("type") not in ("ping", "ka"):
+                        before.append(message)
+            except websockets.ConnectionClosed as closed:
+                assert closed.rcvd is not None, "closed without a close frame"
+                return closed.rcvd.code, closed.rcvd.reason, before
+
     async def close(self) -> None:
         await self.socket.close()
+
+
+async def create_user(server: RunningServer, name: str, role: str,
+                      expires_at: str | None = None) -> tuple[str, str, str]:
+    """A new user with `role` through the API: (its token, the token's id, the user's id)."""
+    data = await mutate(server, """mutation($name: String!, $role: Role!, $at: DateTime) {
+        createApiToken(name: $name, role: $role, expiresAt: $at) {
+            token apiToken { id user { id } } } }""",
+                        {"name": name, "role": role, "at": expires_at})
+    made = data["createApiToken"]
+    return made["token"], made["apiToken"]["id"], made["apiToken"]["user"]["id"]

@@ -1,6 +1,7 @@
 """The Redis and PostgreSQL brokers against real servers (set TOCSIN_TEST_REDIS_URL and
-TOCSIN_TEST_POSTGRES_URL): delivery between processes, NOTIFY's size limit, and recovery
-from a dropped broker connection with nothing lost. Channels are unique per run."""
+TOCSIN_TEST_POSTGRES_URL): delivery between processes, NOTIFY's size limit, recovery
+from a dropped broker connection with nothing lost, and a revocation on one process closing
+a connection on the other. Channels are unique per run."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from app.broker import Broker, EventNotice, Resync, create_broker
 from app.events.models import Event
 from tests.conftest import create_postgres_database, drop_postgres_database
 from tests.fixtures_server import RunningServer, start_server, stop_server
-from tests.live.conftest import RawClient, add_note, create_incident
+from tests.live.conftest import RawClient, add_note, create_incident, create_user, mutate
 
 POSTGRES_URL = os.environ.get("TOCSIN_TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("TOCSIN_TEST_REDIS_URL")
@@ -166,3 +167,28 @@ async def test_a_subscriber_on_one_process_gets_what_the_other_caused(two_server
     assert sequences == sorted(sequences)
     await client.close()
     assert json.loads(json.dumps(last))  # plain JSON all the way
+
+
+async def test_a_revocation_on_one_process_closes_the_connection_on_the_other(two_servers):
+    first, second, _, _ = two_servers
+    token, token_id, _ = await create_user(second, "revoked elsewhere", "VIEWER")
+    kept_token, _, _ = await create_user(second, "kept elsewhere", "VIEWER")
+    clients = []
+    for held in (token, kept_token):
+        client = await RawClient.connect(first, held)
+        assert await client.receive() == {"type": "connection_ack"}
+        await client.subscribe("1", "subscription { events { type note } }")
+        clients.append(client)
+    revoked, kept = clients
+    await kept.send({"type": "ping"})
+    assert await kept.receive() == {"type": "pong"}  # subscribed
+
+    await mutate(second, "mutation($id: ID!) { revokeApiToken(id: $id) { revokedAt } }",
+                 {"id": token_id})
+    assert (await revoked.until_closed(seconds=15))[:2] == (4403, "Forbidden: token revoked")
+    incident = await create_incident(second, title="after the revocation elsewhere")
+    await add_note(second, incident, "still here")
+    got = [(await kept.receive(seconds=10))["payload"]["data"]["events"] for _ in range(2)]
+    assert [(e["type"], e["note"]) for e in got] == [
+        ("incident.created", None), ("incident.note_added", "still here")]
+    await kept.close()
