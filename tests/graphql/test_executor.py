@@ -64,8 +64,8 @@ async def worked(covered, manager, users, clock):
 async def test_api_answers_the_same_with_and_without_the_shortcut(api, worked, monkeypatch):
     variables = {"ref": worked[1].reference}
     fast = [(await api(doc, variables if "$ref" in doc else None)).body for doc in DOCUMENTS]
-    monkeypatch.setattr(FastLeafExecutor, "execute_field",
-                        StrawberryGraphQLCoreExecutionContext.execute_field)
+    monkeypatch.setattr(FastLeafExecutor, "execute_fields",
+                        StrawberryGraphQLCoreExecutionContext.execute_fields)
     plain = [(await api(doc, variables if "$ref" in doc else None)).body for doc in DOCUMENTS]
     for document, one, other in zip(DOCUMENTS, fast, plain, strict=True):
         assert "errors" not in one, (document, one)
