@@ -3,8 +3,9 @@ the same number of queries as a page of one."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
 
@@ -120,3 +121,26 @@ class Loaders:
     suggested_problems: DataLoader[int, list[Problem]] = field(
         default_factory=lambda: DataLoader(_suggested_problems)
     )
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+R = TypeVar("R")
+
+
+def now_or_later(loader: DataLoader[K, V], key: K, convert: Callable[[V], R]
+                 ) -> R | Awaitable[R]:
+    """`convert(loaded value)`, at once when the loader already holds the key (a list read
+    primes its loaders for the page), else as an awaitable that loads it.
+
+    A resolver answering at once spares graphql-core a task per field: a page of 50
+    incidents asking for service, assignee and timers otherwise schedules 150 of them."""
+    future = loader.cache_map.get(key)
+    if future is not None and future.done() and not future.cancelled() and (
+            future.exception() is None):
+        return convert(future.result())
+
+    async def later() -> R:
+        return convert(await loader.load(key))
+
+    return later()

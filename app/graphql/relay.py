@@ -7,7 +7,9 @@ from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 import strawberry
+from strawberry.types.nodes import SelectedField, Selection
 
+from app.graphql.context import Info
 from app.pagination import Page
 
 T = TypeVar("T")
@@ -56,3 +58,22 @@ def connection_from_page(page: Page, nodes: list[T]) -> Connection[T]:
         ),
         total=page.total,
     )
+
+
+def selected_node_fields(info: Info) -> set[str]:
+    """The fields asked for on `edges { node { … } }` of the connection being resolved,
+    through fragments too: what a list read may load for the whole page at once."""
+    found: set[str] = set()
+
+    def walk(selections: list[Selection], path: tuple[str, ...]) -> None:
+        for selection in selections:
+            if not isinstance(selection, SelectedField):  # a fragment: look inside
+                walk(selection.selections, path)
+            elif not path:
+                found.add(selection.name)
+            elif selection.name == path[0]:
+                walk(selection.selections, path[1:])
+
+    for connection in info.selected_fields:
+        walk(connection.selections, ("edges", "node"))
+    return found

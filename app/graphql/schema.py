@@ -20,6 +20,7 @@ from app.events.schema import EventQuery, EventType
 from app.graphql.audit import audit_every_mutation
 from app.graphql.context import Info
 from app.graphql.errors import ErrorCodes
+from app.graphql.executor import FastLeafExecutor
 from app.graphql.ids import parse_global_id
 from app.graphql.limits import CachedValidation, make_validator
 from app.graphql.relay import Node
@@ -126,6 +127,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         types=[IncidentType, ServiceType, UserType, EventType, SlaPolicyType, ProblemType],
         extensions=extensions,
         config=StrawberryConfig(auto_camel_case=True),
+        execution_context_class=FastLeafExecutor,
     )
     schema.validator = validator  # type: ignore[attr-defined]
     return schema

@@ -3,17 +3,20 @@ mutations. Resolvers decode arguments, check the role, and call one service func
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
-from app.auth.models import Role
+from app.auth.models import Role, User
 from app.auth.schema import UserType
 from app.events.schema import EventConnection, EventType, event_connection, parse_sequence
 from app.graphql.context import Info
 from app.graphql.ids import decode_id, decode_optional_id, to_global_id
-from app.graphql.relay import Connection, Node, connection_from_page
+from app.graphql.loaders import now_or_later
+from app.graphql.relay import Connection, Node, connection_from_page, selected_node_fields
 from app.incidents import queries, service
 from app.incidents.models import (
     Impact,
@@ -68,6 +71,31 @@ class ServiceType(Node):
         from app.slas.schema import service_policy
 
         return await service_policy(info, self.sla_policy_id)
+
+
+def _service_type(found: Service | None) -> ServiceType | None:
+    return ServiceType.from_model(found) if found else None
+
+
+def _user_type(found: User | None) -> UserType | None:
+    return UserType.from_model(found) if found else None
+
+
+async def prime_page(info: Info, items: list[Incident]) -> None:
+    """Load what the page's incidents are asked for (service, assignee, SLA timers) in one
+    batch each, before their fields resolve, so those resolve at once."""
+    wanted = selected_node_fields(info)
+    loaders = info.context.loaders
+    loads: list[Awaitable[Any]] = []
+    if "service" in wanted:
+        loads.append(loaders.service.load_many(
+            sorted({i.service_id for i in items if i.service_id is not None})))
+    if "assignee" in wanted:
+        loads.append(loaders.user.load_many(
+            sorted({i.assignee_id for i in items if i.assignee_id is not None})))
+    if "slaTimers" in wanted:
+        loads.append(loaders.sla_timers.load_many([i.id for i in items]))
+    await asyncio.gather(*loads)
 
 
 async def load_service(info: Info, service_id: int | None) -> ServiceType | None:
@@ -125,24 +153,27 @@ class IncidentType(Node):
             assignee_id=incident.assignee_id,
         )
 
-    @strawberry.field
-    async def service(self, info: Info) -> ServiceType | None:
-        return await load_service(info, self.service_id)
+    # Sync resolvers answering at once from loaders a list read primed (else awaitables).
+    @strawberry.field(graphql_type=ServiceType | None)
+    def service(self, info: Info) -> Any:
+        if self.service_id is None:
+            return None
+        return now_or_later(info.context.loaders.service, self.service_id, _service_type)
 
-    @strawberry.field
-    async def assignee(self, info: Info) -> UserType | None:
+    @strawberry.field(graphql_type=UserType | None)
+    def assignee(self, info: Info) -> Any:
         if self.assignee_id is None:
             return None
-        user = await info.context.loaders.user.load(self.assignee_id)
-        return UserType.from_model(user) if user else None
+        return now_or_later(info.context.loaders.user, self.assignee_id, _user_type)
 
-    @strawberry.field
-    async def sla_timers(
-        self, info: Info
-    ) -> list[Annotated[SlaTimerType, strawberry.lazy("app.slas.schema")]]:
-        from app.slas.schema import incident_timers
+    @strawberry.field(
+        graphql_type=list[Annotated["SlaTimerType", strawberry.lazy("app.slas.schema")]])
+    def sla_timers(self, info: Info) -> Any:
+        from app.slas.schema import timer_types
 
-        return await incident_timers(info, self.pk)
+        now = info.context.now()
+        return now_or_later(info.context.loaders.sla_timers, self.pk,
+                            lambda rows: timer_types(rows, now))
 
     @strawberry.field(description="This incident's events, oldest first.")
     async def timeline(
@@ -268,6 +299,7 @@ class IncidentQuery:
             first=page_size(first, info.context.settings.max_page_size),
             after=after,
         )
+        await prime_page(info, page.items)
         return connection_from_page(page, [IncidentType.from_model(i) for i in page.items])
 
     @strawberry.field(description="Null when there is none.")

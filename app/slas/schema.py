@@ -17,7 +17,8 @@ from app.incidents.models import Priority
 from app.incidents.schema import PriorityEnum
 from app.slas import policies
 from app.slas import service as timers
-from app.slas.models import SlaKind, SlaPolicy, SlaState
+from app.slas.calendar import BusinessCalendar
+from app.slas.models import SlaKind, SlaPolicy, SlaState, SlaTimer
 
 SlaKindEnum = strawberry.enum(SlaKind, name="SlaKind")
 SlaStateEnum = strawberry.enum(SlaState, name="SlaState")
@@ -165,8 +166,12 @@ async def service_policy(info: Info, policy_id: int | None) -> SlaPolicyType | N
 
 async def incident_timers(info: Info, incident_id: int) -> list[SlaTimerType]:
     """`Incident.slaTimers` as of the request's `now`, batched through the loader."""
-    now = info.context.now()
-    rows = await info.context.loaders.sla_timers.load(incident_id)
+    return timer_types(await info.context.loaders.sla_timers.load(incident_id),
+                       info.context.now())
+
+
+def timer_types(rows: list[tuple[SlaTimer, BusinessCalendar]], now: datetime
+                ) -> list[SlaTimerType]:
     return [SlaTimerType.from_view(timers.view(t, cal, now)) for t, cal in rows]
 
 
