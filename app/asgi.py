@@ -108,6 +108,7 @@ def create_app(
                 await sla_clock.stop()
             await live.stop()
             await ops.stop()
+            await limiter.close()  # its Redis connections, when the buckets are shared
             if manage_db:
                 await db.close_db()
 

@@ -13,6 +13,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+REDIS_SCHEMES = ("redis", "rediss", "unix")  # the URL schemes the Redis client speaks
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -70,6 +72,8 @@ class Settings(BaseSettings):
     rate_limit_per_token: float = 200.0
     rate_limit_per_address: float = 500.0
     rate_limit_auth_failures: int = 30
+    # Where the rate limits' buckets live (see `rate_limit_store`): memory:// or redis://…
+    rate_limit_url: str | None = None
     # Under uvicorn's websockets-sansio protocol, write frames straight to the transport
     # (app/live/direct.py); false sends every frame through the ASGI `send`.
     ws_direct_writes: bool = True
@@ -130,6 +134,16 @@ class Settings(BaseSettings):
     @property
     def uses_memory_broker(self) -> bool:
         return self.broker_url.strip().lower().startswith("memory:")
+
+    @property
+    def rate_limit_store(self) -> str:
+        """Where the rate limiter keeps its buckets: TOCSIN_RATE_LIMIT_URL when set, else the
+        broker's Redis when the broker is Redis (shared by every process), else this process's
+        memory (`memory://`: each process counts its own share)."""
+        if self.rate_limit_url and self.rate_limit_url.strip():
+            return self.rate_limit_url.strip()
+        broker = self.broker_url.strip()
+        return broker if broker.split(":", 1)[0].lower() in REDIS_SCHEMES else "memory://"
 
 
 @lru_cache(maxsize=1)

@@ -23,7 +23,7 @@ from app.graphql.context import Context
 from app.graphql.errors import database_unavailable, public_error
 from app.graphql.limits import limit_extensions
 from app.graphql.origins import origin_allowed
-from app.graphql.ratelimit import RateLimiter, Refusal
+from app.graphql.ratelimit import RateLimiter, Refusal, token_key
 
 log = logging.getLogger("app.graphql.http")
 
@@ -203,24 +203,23 @@ class GraphQLHTTPEndpoint:
         self.limiter = limiter or RateLimiter(self.settings)
         self.hide_suggestions = not self.settings.field_suggestions_enabled
 
-    def _guard(self, request: Request, media: str) -> Response | None:
+    async def _guard(self, request: Request, media: str) -> Response | None:
         """The cheap refusals, before the body is read or the database touched."""
         if not origin_allowed(request.headers, self.settings.allowed_origins):
             return _respond(_error_body("this origin is not allowed (TOCSIN_ALLOWED_ORIGINS)",
                                         "FORBIDDEN_ORIGIN"), 403, media)
         address = request.client.host if request.client else None
-        refusal = self.limiter.check_address(address)
-        if refusal is None and request.headers.get("authorization"):
-            refusal = self.limiter.check_auth_lockout(address)
-            if refusal is None:
-                refusal = self.limiter.check_token(request.headers["authorization"])
+        authorization = request.headers.get("authorization")
+        refusal = await self.limiter.check_request(
+            address, token_key(authorization) if authorization else None,
+            lockout=bool(authorization))
         return _refused(refusal, media) if refusal else None
 
     async def handle(self, request: Request) -> Response:
         if request.method not in ("GET", "POST"):
             return Response(status_code=405, headers={"Allow": ALLOW})
         media = negotiate(request.headers.get("accept")) or JSON
-        refused = self._guard(request, media)
+        refused = await self._guard(request, media)
         if refused is not None:
             return refused
         if self.graphiql and _wants_ide(request):
@@ -234,9 +233,10 @@ class GraphQLHTTPEndpoint:
             batch = params if isinstance(params, list) else None
             if batch is not None:
                 extra = len(batch) - 1  # a batch costs one request per operation
-                refusal = self.limiter.check_address(address, extra) if extra else None
-                if refusal is None and extra and request.headers.get("authorization"):
-                    refusal = self.limiter.check_token(request.headers["authorization"], extra)
+                authorization = request.headers.get("authorization")
+                refusal = await self.limiter.check_request(
+                    address, token_key(authorization) if authorization else None,
+                    extra) if extra else None
                 if refusal is not None:
                     return _refused(refusal, media)
             operations = [check_params(p) for p in (batch or [params])]  # type: ignore[list-item]
@@ -246,7 +246,7 @@ class GraphQLHTTPEndpoint:
                                 "extensions": {"code": exc.code, **exc.extensions}}]}
             return _respond(body, exc.status, media, exc.headers)
         except Unauthenticated as exc:
-            self.limiter.auth_failed(address)
+            await self.limiter.auth_failed(address)
             return _respond({"errors": [{"message": exc.message, "extensions": exc.extensions}]},
                             401, media, {"WWW-Authenticate": "Bearer"})
         except Exception as exc:

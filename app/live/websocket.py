@@ -185,7 +185,7 @@ class GraphQLWebSocket:
         conn = WsConnection(send, protocol, settings.ws_queue_size,
                             asyncio.get_running_loop().time(), client[0] if client else None)
         # Opening a connection costs one request from the address's budget, like a POST.
-        refusal = self.limiter.check_address(conn.address)
+        refusal = await self.limiter.check_address(conn.address)
         if refusal is not None:
             await rate_limited(conn, refusal)
             return
@@ -232,7 +232,7 @@ class GraphQLWebSocket:
                 await conn.close(4400, "Invalid message received: id must be a string")
             elif op_id in conn.subscriptions or op_id in conn.tasks:
                 await conn.close(4409, f"Subscriber for {op_id} already exists")
-            elif (refusal := self.check_rate(conn)) is not None:
+            elif (refusal := await self.check_rate(conn)) is not None:
                 await rate_limited(conn, refusal)
             else:
                 await self.start(conn, op_id, message.get("payload"))
@@ -252,7 +252,8 @@ class GraphQLWebSocket:
         header = None
         if isinstance(payload, dict):
             header = payload.get("authorization") or payload.get("Authorization")
-        if header and (refusal := self.limiter.check_auth_lockout(conn.address)) is not None:
+        if header and (refusal := await self.limiter.check_auth_lockout(conn.address)
+                       ) is not None:
             await rate_limited(conn, refusal)
             return
         try:
@@ -263,7 +264,7 @@ class GraphQLWebSocket:
                 await self.guard.authenticate(conn, token, self.live.clock)
                 conn.token_key = token_key(token)
         except Unauthenticated as exc:
-            self.limiter.auth_failed(conn.address)
+            await self.limiter.auth_failed(conn.address)
             if conn.legacy:
                 conn.message("connection_error", payload=_error(exc.message, exc.code))
                 await asyncio.sleep(0)
@@ -274,13 +275,10 @@ class GraphQLWebSocket:
         if conn.legacy:
             conn.message("ka")
 
-    def check_rate(self, conn: WsConnection) -> Refusal | None:
+    async def check_rate(self, conn: WsConnection) -> Refusal | None:
         """Each subscribe (or query over the socket) is one request, per address and per
         token: the same buckets as HTTP, so a socket is no way around the limits."""
-        refusal = self.limiter.check_address(conn.address)
-        if refusal is None and conn.token_key is not None:
-            refusal = self.limiter.check_token_key(conn.token_key)
-        return refusal
+        return await self.limiter.check_request(conn.address, conn.token_key)
 
     def fail(self, conn: WsConnection, op_id: str, errors: list[dict[str, Any]]) -> None:
         if conn.legacy:

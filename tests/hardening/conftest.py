@@ -43,8 +43,12 @@ def app_client(database: str, clock: FrozenClock) -> AppClient:
         monotonic = ManualMonotonic()
         app = create_app(make_settings(**values), clock, manage_db=False, rate_clock=monotonic)
         transport = httpx.ASGITransport(app=app, client=(client_host, 4321))
-        async with httpx.AsyncClient(transport=transport, base_url="http://tocsin.test") as c:
-            yield c, monotonic
+        try:
+            async with httpx.AsyncClient(transport=transport,
+                                         base_url="http://tocsin.test") as c:
+                yield c, monotonic
+        finally:
+            await app.state.live.limiter.close()  # the lifespan, not run here, would
 
     return make
 

@@ -3,6 +3,8 @@ worker` processes on one fresh PostgreSQL database and one Redis (a channel of t
 
 - A subscriber on each API process sees a mutation made on the other (graphql-transport-ws).
 - SLA breaches are emitted once per timer while both workers' SLA clocks run.
+- Failed authentications spread over both API processes spend one budget (the rate limits'
+  buckets are shared through Redis): the address is locked out on both.
 - 1,000 webhook deliveries to a real HTTP receiver are each made exactly once by the two
   workers; in a second batch one worker is SIGKILLed with sends in flight: none is missing,
   and the only repeats are the killed worker's unrecorded claims (taken over after the lease).
@@ -51,6 +53,7 @@ DELIVERIES = 1000  # per batch: RULES rules times INCIDENTS incidents, one webho
 RULES = 25
 INCIDENTS = DELIVERIES // RULES
 HOLD_AT = 400  # second batch: the receiver holds its responses from this request on
+AUTH_FAILURES = 4  # failed authentications a minute per address, for the whole deployment
 SECRET_KEY = "tocsin-multiprocess-test-secret-key-0123456789"
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"m" * 32).decode()
 
@@ -134,6 +137,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         "TOCSIN_DELIVERY_POLL_SECONDS": "0.1",
         "TOCSIN_RATE_LIMIT_PER_TOKEN": "100000",
         "TOCSIN_RATE_LIMIT_PER_ADDRESS": "100000",
+        "TOCSIN_RATE_LIMIT_AUTH_FAILURES": str(AUTH_FAILURES),
         "TOCSIN_LOG_LEVEL": "WARNING",
     }
     processes: list[subprocess.Popen[bytes]] = []
@@ -262,6 +266,32 @@ async def test_subscribers_on_each_api_process_see_mutations_made_on_the_other(c
     finally:
         for socket in sockets:
             await socket.close()
+
+
+# ------------------------------------------------------------------ (d) rate limits
+
+
+async def test_failed_authentications_on_both_processes_spend_one_budget(cluster):
+    # Guesses from an address of their own (the other tests speak from 127.0.0.1), alternating
+    # between the processes: counted per process, each would have half its budget left.
+    transport = httpx.AsyncHTTPTransport(local_address="127.0.0.9")
+    async with httpx.AsyncClient(transport=transport, timeout=10) as http:
+        async def attempt(api: int, token: str) -> httpx.Response:
+            return await http.post(cluster.apis[api] + "/graphql",
+                                   json={"query": "{ viewer { name } }"},
+                                   headers={"Authorization": f"Bearer {token}"})
+
+        guesses = [await attempt(n % 2, f"tocsin_guess{n}") for n in range(AUTH_FAILURES)]
+        assert [r.status_code for r in guesses] == [401] * AUTH_FAILURES
+        for api in (0, 1):  # locked out on both, even with the right token
+            refused = await attempt(api, cluster.token)
+            assert refused.status_code == 429, refused.text
+            assert int(refused.headers["retry-after"]) >= 1
+            extensions = refused.json()["errors"][0]["extensions"]
+            assert (extensions["code"], extensions["limit"]) == (
+                "RATE_LIMITED", "rateLimitAuthFailures")
+    # Another address is not affected.
+    assert (await cluster.graphql(1, "{ viewer { name } }"))["viewer"]["name"] == "admin"
 
 
 # ------------------------------------------------------------------ (c) SLA clocks
