@@ -34,6 +34,18 @@ ALLOW = "GET, POST"
 ContextFactory = Callable[[Request], Any]
 
 
+def _token_bucket(authorization: str | None) -> str | None:
+    """The rate limiter's key for the request's token: the bare token of `Bearer <token>`,
+    as a WebSocket's connection_init gives it, so a token has one budget on both. A header
+    that is not a bearer token (refused later) gets a bucket of its own."""
+    if not authorization or not authorization.strip():
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token_key(token.strip())
+    return token_key(authorization)
+
+
 class RequestError(Exception):
     """The HTTP request itself is wrong: answered with `status` and one error."""
 
@@ -211,8 +223,7 @@ class GraphQLHTTPEndpoint:
         address = request.client.host if request.client else None
         authorization = request.headers.get("authorization")
         refusal = await self.limiter.check_request(
-            address, token_key(authorization) if authorization else None,
-            lockout=bool(authorization))
+            address, _token_bucket(authorization), lockout=bool(authorization))
         return _refused(refusal, media) if refusal else None
 
     async def handle(self, request: Request) -> Response:
@@ -233,9 +244,8 @@ class GraphQLHTTPEndpoint:
             batch = params if isinstance(params, list) else None
             if batch is not None:
                 extra = len(batch) - 1  # a batch costs one request per operation
-                authorization = request.headers.get("authorization")
                 refusal = await self.limiter.check_request(
-                    address, token_key(authorization) if authorization else None,
+                    address, _token_bucket(request.headers.get("authorization")),
                     extra) if extra else None
                 if refusal is not None:
                     return _refused(refusal, media)

@@ -97,6 +97,10 @@ async def test_subscribe_messages_spend_the_token_budget(limited: RunningServer)
     assert code == 4429
     assert reason.startswith("rate limited: too many requests with this token "
                              "(rateLimitPerToken); retry after ")
+    # The token's budget is the same over HTTP, from an address with budget left.
+    r = post(limited, "127.0.0.8", headers={"authorization": f"Bearer {limited.admin_token}"})
+    assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+    assert r.json()["errors"][0]["extensions"]["limit"] == "rateLimitPerToken"
     # Without the token, the same address still may subscribe.
     anonymous = await connect(limited, "127.0.0.4")
     assert await anonymous.receive() == {"type": "connection_ack"}
