@@ -13,6 +13,8 @@ from app.statuspage import service
 
 @strawberry.type
 class StatusPageService:
+    key: str = strawberry.field(
+        description="Stable for the service's life (a rename keeps it); opaque.")
     name: str
     status: ServiceStatusEnum  # type: ignore[valid-type]
 
@@ -42,7 +44,8 @@ class StatusPage:
 
 def to_graphql(page: service.StatusPage) -> StatusPage:
     return StatusPage(
-        services=[StatusPageService(name=s.name, status=s.status) for s in page.services],
+        services=[StatusPageService(key=s.key, name=s.name, status=s.status)
+                  for s in page.services],
         incidents=[
             StatusPageIncident(
                 reference=i.reference,

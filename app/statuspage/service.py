@@ -24,8 +24,15 @@ from app.incidents.models import Incident, IncidentStatus, Priority, Service, Se
 
 @dataclass
 class PublicService:
+    service_id: int
     name: str
     status: ServiceStatus
+
+    @property
+    def key(self) -> str:
+        """Stable for the service's life (a rename keeps it), so a live page can tell a
+        renamed service from a new one."""
+        return f"service-{self.service_id}"
 
 
 @dataclass
@@ -75,7 +82,7 @@ async def build_status_page(*, now: datetime) -> StatusPage:
     last_change = await Event.all().order_by("-id").first()
     return StatusPage(
         services=[
-            PublicService(s.name, rules.service_status(priorities.get(s.id, []))) for s in services
+            PublicService(s.id, s.name, rules.service_status(priorities.get(s.id, []))) for s in services
         ],
         incidents=[
             PublicIncident(

@@ -66,6 +66,7 @@ templates.filters["iso"] = iso
 
 @dataclass
 class ServiceRow:
+    key: str
     name: str
     status: ServiceStatus
     history: history.ServiceHistory | None
@@ -86,11 +87,10 @@ def worst(statuses: list[ServiceStatus]) -> ServiceStatus:
 
 async def build_page_view(*, now: datetime) -> PageView:
     page = await service.build_status_page(now=now)
-    rows = await Service.filter(public=True).values_list("id", "name", "created_at")
+    rows = await Service.filter(public=True).values_list("id", "created_at")
     histories = await history.service_histories(
-        [(int(pk), created) for pk, _, created in rows], now=now)
-    ids = {str(name): int(pk) for pk, name, _ in rows}
-    services = [ServiceRow(s.name, s.status, histories.get(ids.get(s.name, -1)))
+        [(int(pk), created) for pk, created in rows], now=now)
+    services = [ServiceRow(s.key, s.name, s.status, histories.get(s.service_id))
                 for s in page.services]
     overall = worst([s.status for s in services])
     affected = [s.name for s in services if s.status != ServiceStatus.OPERATIONAL]

@@ -6,7 +6,8 @@
 // Scenarios:
 //   static   load the page, read the banner, services, incidents and times, take a screenshot
 //   live     also open a P1 by mutation and time the page's change (no reload), then add a
-//            public note, an internal note and another public note, and read the page again
+//            public note, an internal note and another public note, optionally rename a
+//            service, and read the page again
 //   protocol serve a scripted graphql-transport-ws peer in the browser (routeWebSocket) to
 //            watch the script subscribe, render pushed snapshots and reconnect with back-off
 import { mkdtempSync, rmSync } from "node:fs";
@@ -90,6 +91,13 @@ async function scenarioLive(page) {
   await note("Traffic is flowing again", true);
   report.steps.secondPublicNote = await waitUntil(
     page, (t) => document.body.innerText.includes(t), "Traffic is flowing again", 2000);
+  if (options.renameId) {  // a rename keeps the service's row and its day bars
+    await graphql(`mutation($id: ID!) { updateService(id: $id, input: { name: "Site search" })
+       { name } }`, { id: options.renameId });
+    report.steps.renamed = await waitUntil(
+      page, (t) => [...document.querySelectorAll(".service-name")].some((h) => h.textContent === t),
+      "Site search", 2000);
+  }
   await page.waitForTimeout(300);  // anything else the internal note might have caused
 }
 

@@ -131,9 +131,9 @@ def test_page_updates_live_in_chromium_without_a_reload(server: RunningServer):
     if not has_status_page_subscription(server):
         pytest.skip("statusPage subscription not merged yet")
     web = service(server, "Web shop")
-    service(server, "Search")
+    search = service(server, "Search")
     shot = ARTIFACTS / "status-page-live.png"
-    report = drive("live", server, shot, serviceId=web)
+    report = drive("live", server, shot, serviceId=web, renameId=search)
     steps = report["steps"]
     assert steps["initial"]["banner"] == "All systems operational"
     assert [s["name"] for s in steps["initial"]["services"]] == ["Search", "Web shop"]
@@ -149,6 +149,10 @@ def test_page_updates_live_in_chromium_without_a_reload(server: RunningServer):
     assert [(i["title"], i["updates"]) for i in final["incidents"]] == [
         ("Checkout is down", ["Traffic is flowing again", "We are rerouting traffic"])]
     assert "Alice" not in final["bodyText"] and "r7" not in final["bodyText"]
+    # The renamed service keeps its row and its 90 day bars (no second, empty row).
+    assert steps["renamed"]["ok"], "the rename did not show within 2 s"
+    assert [(s["name"], s["bars"]) for s in final["services"]] == [
+        ("Site search", 90), ("Web shop", 90)]
 
 
 def test_script_speaks_graphql_transport_ws_and_backs_off(server: RunningServer):

@@ -7,7 +7,7 @@
 (function () {
   "use strict";
 
-  var FIELDS = "statusPage { updatedAt services { name status } " +
+  var FIELDS = "statusPage { updatedAt services { key name status } " +
     "incidents { reference title status priority createdAt updates { at message } } }";
   var SUBSCRIPTION = "subscription StatusPageLive { " + FIELDS + " }";
   var QUERY = "query StatusPageNow { " + FIELDS + " }";
@@ -79,22 +79,33 @@
     today.setAttribute("aria-label", tip);
   }
 
+  function renameService(item, name) {
+    var heading = item.querySelector(".service-name");
+    if (heading.textContent === name) return;
+    heading.textContent = name;
+    item.dataset.service = name;
+    var bars = item.querySelector("ol.bars");
+    if (bars) bars.setAttribute("aria-label", name + ": the last 90 days");
+  }
+
   function renderServices(services) {
     var list = document.getElementById("service-list");
     var existing = {};
     list.querySelectorAll("li.service").forEach(function (item) {
-      existing[item.dataset.service] = item;
+      existing[item.dataset.key] = item;
     });
     services.forEach(function (service) {
-      var item = existing[service.name];
+      var item = existing[service.key];
       if (!item) {  // a service made public since the page was rendered: no history yet
-        item = el("li", { "class": "service", "data-service": service.name });
+        item = el("li", { "class": "service", "data-key": service.key,
+                          "data-service": service.name });
         var head = el("div", { "class": "service-head" });
         head.appendChild(el("h3", { "class": "service-name" }, service.name));
         head.appendChild(el("span", { "class": "service-status" }));
         item.appendChild(head);
       }
-      delete existing[service.name];
+      renameService(item, service.name);  // a rename keeps the row and its history
+      delete existing[service.key];
       list.appendChild(item);  // keeps the server's order (by name)
       item.dataset.status = service.status;
       var badge = item.querySelector(".service-status");
