@@ -82,7 +82,8 @@ async def build_status_page(*, now: datetime) -> StatusPage:
     last_change = await Event.all().order_by("-id").first()
     return StatusPage(
         services=[
-            PublicService(s.id, s.name, rules.service_status(priorities.get(s.id, []))) for s in services
+            PublicService(s.id, s.name, rules.service_status(priorities.get(s.id, [])))
+            for s in services
         ],
         incidents=[
             PublicIncident(
