@@ -9,7 +9,9 @@ from typing import Any, cast
 import strawberry
 from strawberry.scalars import JSON
 
+from app.auth import access
 from app.auth.models import Role
+from app.errors import Forbidden
 from app.events.schema import EventType
 from app.graphql.context import Info
 from app.graphql.ids import decode_id, decode_optional_id, to_global_id
@@ -222,6 +224,14 @@ class NotificationQuery:
         return connection_from_page(page, [DeliveryType.from_model(d) for d in page.items])
 
 
+def _may_follow(role: Role | str, event_types: list[str]) -> None:
+    """Access events (a token revoked, a user deactivated or re-roled) are ADMIN-only in the
+    event log; a rule routing them is too, or a MANAGER could read them from deliveries."""
+    hidden = sorted(set(event_types) & access.ACCESS_EVENT_TYPES)
+    if hidden and not access.visible_to(Role(role)):
+        raise Forbidden(f"only ADMINs may notify on {', '.join(hidden)}", field="eventTypes")
+
+
 @strawberry.type
 class NotificationMutation:
     @strawberry.mutation
@@ -256,7 +266,8 @@ class NotificationMutation:
     async def create_notification_rule(
         self, info: Info, input: CreateNotificationRuleInput
     ) -> NotificationRuleType:
-        info.context.require(Role.MANAGER)
+        actor = info.context.require(Role.MANAGER)
+        _may_follow(actor.role, input.event_types)
         rule = await service.create_rule(
             service.RuleInput(
                 name=input.name,
@@ -277,9 +288,10 @@ class NotificationMutation:
     async def update_notification_rule(
         self, info: Info, id: strawberry.ID, input: UpdateNotificationRuleInput
     ) -> NotificationRuleType:
-        info.context.require(Role.MANAGER)
+        actor = info.context.require(Role.MANAGER)
         changes = given(input, "name", "event_types", "recipients", "enabled",
                         "subject_template", "body_template")
+        _may_follow(actor.role, changes.get("event_types") or [])
         if input.min_priority is not strawberry.UNSET:
             changes["min_priority"] = str(input.min_priority) if input.min_priority else None
         if input.service_ids is not strawberry.UNSET:

@@ -162,3 +162,28 @@ async def test_delete_rule_and_channel(api, sends):
     gone = await api("mutation($id: ID!) { deleteNotificationChannel(id: $id) }",
                      {"id": channel["id"]})
     assert gone.codes == ["NOT_FOUND"]
+
+
+async def test_only_admins_route_access_events(api, sends):
+    """Access events (token.revoked, user.*) are ADMIN-only in the event log; a MANAGER may
+    not route them into deliveries it can read, by creating or by editing a rule."""
+    channel = await _channel(api, sends)
+    base = {"name": "security", "channelId": channel["id"],
+            "eventTypes": ["incident.created", "token.revoked"],
+            "recipients": ["sec@example.org"]}
+    refused = await api(CREATE_RULE, {"input": base}, role=Role.MANAGER)
+    assert refused.errors[0]["extensions"] == {"code": "FORBIDDEN", "field": "eventTypes"}
+    assert "token.revoked" in refused.errors[0]["message"]
+    assert (await api("{ notificationRules { name } }")).ok()["notificationRules"] == []
+    plain = (await api(CREATE_RULE, {"input": {**base, "eventTypes": ["incident.created"]}},
+                       role=Role.MANAGER)).ok()["createNotificationRule"]
+    update = """mutation($id: ID!, $input: UpdateNotificationRuleInput!) {
+      updateNotificationRule(id: $id, input: $input) { eventTypes } }"""
+    edit = await api(update, {"id": plain["id"], "input": {
+        "eventTypes": ["user.role_changed"]}}, role=Role.MANAGER)
+    assert edit.codes == ["FORBIDDEN"]
+    kept = (await api("{ notificationRules { eventTypes } }")).ok()["notificationRules"]
+    assert kept == [{"eventTypes": ["incident.created"]}]
+    admin = await api(update, {"id": plain["id"], "input": {
+        "eventTypes": ["user.role_changed"]}}, role=Role.ADMIN)
+    assert admin.ok()["updateNotificationRule"]["eventTypes"] == ["user.role_changed"]
