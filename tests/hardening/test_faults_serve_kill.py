@@ -39,7 +39,9 @@ async def test_killed_server_loses_no_delivery(database, tmp_path):
     admin = Admin(first.url, first.admin_token)
     try:
         channel = admin.create_channel("recorder", "recorder", {
-            "path": str(sends.path), "delay": 0.25})
+            # Slow enough sends that claims stay in flight between the check and the kill,
+            # also on a busy machine (0.25 s left that window too small now and then).
+            "path": str(sends.path), "delay": 0.5})
         admin.create_rule(channel, ["incident.created"], RECIPIENTS)
         for n in range(INCIDENTS):
             admin.create_incident(f"outage {n}")
