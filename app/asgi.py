@@ -19,7 +19,6 @@ from starlette.routing import Route, WebSocketRoute
 from app import db
 from app.auth import service as auth
 from app.config import Settings, get_settings
-from app.errors import Unauthenticated
 from app.graphql.context import Context
 from app.graphql.http import GraphQLHTTPEndpoint
 from app.graphql.ratelimit import Monotonic, RateLimiter
@@ -39,16 +38,6 @@ class Runtime:
     clock: Clock
 
 
-def bearer_token(header: str | None) -> str | None:
-    """The token of an `Authorization: Bearer …` header; None when there is no header."""
-    if header is None or not header.strip():
-        return None
-    scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
-    return token.strip()
-
-
 def create_app(
     settings: Settings | None = None, clock: Clock | None = None, *, manage_db: bool = True,
     rate_clock: Monotonic | None = None,
@@ -59,7 +48,7 @@ def create_app(
     schema = build_schema(runtime.settings)
 
     async def build_context(request: Request) -> Context:
-        token = bearer_token(request.headers.get("authorization"))
+        token = auth.bearer_token(request.headers.get("authorization"))
         user = await auth.authenticate(token, now=runtime.clock.now()) if token else None
         return Context(
             user=user,

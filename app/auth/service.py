@@ -200,3 +200,13 @@ async def set_user_active(
                 now=now, actor_id=actor_id, payload=access.user_payload(user.id),
             )
         return user
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer …` header; None when there is no header."""
+    if header is None or not header.strip():
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
+    return token.strip()

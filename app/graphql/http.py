@@ -17,6 +17,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
+from app.auth.service import bearer_token
 from app.config import Settings
 from app.errors import Unauthenticated
 from app.graphql.context import Context
@@ -38,12 +39,11 @@ def _token_bucket(authorization: str | None) -> str | None:
     """The rate limiter's key for the request's token: the bare token of `Bearer <token>`,
     as a WebSocket's connection_init gives it, so a token has one budget on both. A header
     that is not a bearer token (refused later) gets a bucket of its own."""
-    if not authorization or not authorization.strip():
-        return None
-    scheme, _, token = authorization.strip().partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token_key(token.strip())
-    return token_key(authorization)
+    try:
+        token = bearer_token(authorization)
+    except Unauthenticated:
+        return token_key(str(authorization))
+    return token_key(token) if token is not None else None
 
 
 class RequestError(Exception):

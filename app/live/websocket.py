@@ -26,6 +26,7 @@ from graphql import GraphQLError, OperationType
 from starlette.datastructures import Headers
 
 from app.auth.models import Role, User
+from app.auth.service import bearer_token
 from app.errors import DomainError, NotFound, Unauthenticated
 from app.events.schema import hidden_event_types, parse_sequence
 from app.graphql.context import Context
@@ -257,8 +258,6 @@ class GraphQLWebSocket:
             await rate_limited(conn, refusal)
             return
         try:
-            from app.asgi import bearer_token
-
             token = bearer_token(header if isinstance(header, str) else None)
             if token is not None:
                 await self.guard.authenticate(conn, token, self.live.clock)

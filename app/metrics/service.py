@@ -118,13 +118,8 @@ class _Sums:
 
 
 async def _incident_groups(where_scope: Scope, postgres: bool) -> list[dict[str, Any]]:
-    where = sql.Where(postgres)
-    if where_scope.service_id is not None:
-        where.add("service_id = ?", where_scope.service_id)
-    if where_scope.start is not None:
-        where.add("created_at >= ?", where_scope.start)
-    if where_scope.end is not None:
-        where.add("created_at < ?", where_scope.end)
+    where = sql.incidents_created(where_scope.service_id, where_scope.start, where_scope.end,
+                                  postgres)
     return await db.connection().execute_query_dict(
         f"SELECT priority, service_id, {sql.incident_sums('', postgres)}"
         f" FROM incidents{where.sql()} GROUP BY priority, service_id",

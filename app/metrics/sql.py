@@ -28,6 +28,20 @@ class Where:
         return " WHERE " + " AND ".join(self.clauses) if self.clauses else ""
 
 
+def incidents_created(service_id: int | None, start: datetime | None, end: datetime | None,
+                      postgres: bool) -> Where:
+    """WHERE for the incidents of one service (or all) created in [start, end), either end
+    open."""
+    where = Where(postgres)
+    if service_id is not None:
+        where.add("service_id = ?", service_id)
+    if start is not None:
+        where.add("created_at >= ?", start)
+    if end is not None:
+        where.add("created_at < ?", end)
+    return where
+
+
 def seconds(later: str, earlier: str, postgres: bool) -> str:
     """Seconds from `earlier` to `later`, NULL when either is NULL."""
     if postgres:  # date_part gives a float8; EXTRACT computes in (much slower) numeric

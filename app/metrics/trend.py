@@ -46,11 +46,7 @@ def _step(interval: Interval) -> timedelta:
 
 
 async def _first_created(of: Scope) -> datetime | None:
-    where = sql.Where(db.is_postgres())
-    if of.service_id is not None:
-        where.add("service_id = ?", of.service_id)
-    if of.end is not None:
-        where.add("created_at < ?", of.end)
+    where = sql.incidents_created(of.service_id, None, of.end, db.is_postgres())
     rows = await db.connection().execute_query_dict(
         f"SELECT MIN(created_at) AS first FROM incidents{where.sql()}", where.params)
     first = rows[0]["first"] if rows else None
@@ -74,13 +70,7 @@ async def _day_rows(service_id: int | None, start: datetime, end: datetime, post
             if parts.whole_days else [])
     day = sql.day_bucket("created_at", postgres)
     for edge_start, edge_end in parts.edges:
-        where = sql.Where(postgres)
-        if service_id is not None:
-            where.add("service_id = ?", service_id)
-        if edge_start is not None:
-            where.add("created_at >= ?", edge_start)
-        if edge_end is not None:
-            where.add("created_at < ?", edge_end)
+        where = sql.incidents_created(service_id, edge_start, edge_end, postgres)
         rows += await db.connection().execute_query_dict(
             f"SELECT {sql.bucket_label(day, postgres)} AS bucket,"
             f" {sql.incident_sums('', postgres)} FROM incidents{where.sql()} GROUP BY {day}",
