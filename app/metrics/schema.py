@@ -4,7 +4,7 @@ breakdowns by priority and by service and its `trend(interval)` series."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 
@@ -25,6 +25,13 @@ MTTD = "Mean of createdAt - startedAt (time to detect; startedAt defaults to cre
 SLA = "100 * MET / (MET + BREACHED) over SLA timers ended in range."
 
 
+def _figures(f: service.Figures) -> dict[str, Any]:
+    """The figures every metrics type carries, as keyword arguments."""
+    return {"incident_count": f.incident_count, "open_count": f.open_count,
+            "mtta_seconds": f.mtta_seconds, "mttr_seconds": f.mttr_seconds,
+            "mttd_seconds": f.mttd_seconds, "sla_compliance_percent": f.sla_compliance_percent}
+
+
 @strawberry.type(name="PriorityMetrics")
 class PriorityMetricsType:
     priority: PriorityEnum  # type: ignore[valid-type]
@@ -37,10 +44,7 @@ class PriorityMetricsType:
 
     @classmethod
     def from_figures(cls, f: PriorityFigures) -> PriorityMetricsType:
-        return cls(priority=f.priority, incident_count=f.incident_count,
-                   open_count=f.open_count, mtta_seconds=f.mtta_seconds,
-                   mttr_seconds=f.mttr_seconds, mttd_seconds=f.mttd_seconds,
-                   sla_compliance_percent=f.sla_compliance_percent)
+        return cls(priority=f.priority, **_figures(f))
 
 
 @strawberry.type(name="ServiceMetrics")
@@ -57,10 +61,7 @@ class ServiceMetricsType:
     @classmethod
     def from_figures(cls, f: ServiceFigures) -> ServiceMetricsType:
         return cls(service=ServiceType.from_model(f.service) if f.service else None,
-                   incident_count=f.incident_count, open_count=f.open_count,
-                   mtta_seconds=f.mtta_seconds, mttr_seconds=f.mttr_seconds,
-                   mttd_seconds=f.mttd_seconds,
-                   sla_compliance_percent=f.sla_compliance_percent)
+                   **_figures(f))
 
 
 @strawberry.type(name="MetricsBucket")
@@ -105,10 +106,7 @@ class IncidentMetricsType:
 
     @classmethod
     def from_figures(cls, f: IncidentMetrics) -> IncidentMetricsType:
-        return cls(incident_count=f.incident_count, open_count=f.open_count,
-                   mtta_seconds=f.mtta_seconds, mttr_seconds=f.mttr_seconds,
-                   mttd_seconds=f.mttd_seconds,
-                   sla_compliance_percent=f.sla_compliance_percent,
+        return cls(**_figures(f),
                    by_priority=[PriorityMetricsType.from_figures(p) for p in f.by_priority],
                    by_service=[ServiceMetricsType.from_figures(s) for s in f.by_service],
                    scope=f.scope)
